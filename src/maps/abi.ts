@@ -1,0 +1,101 @@
+// The WASM module's ABI as TypeScript types (assembly/index.ts is the other side) and its
+// instantiation. Each build flavour — release (-O3, no asserts) and debug (asserted frame
+// bounds) — is a separate file in build/; a test instantiates both and checks the exports.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export type Build = "release" | "debug";
+
+export interface DataplaneExports {
+  readonly memory: WebAssembly.Memory;
+  init(batchMax: number, frameCap: number): number;
+  setSeed(seed: number): void;
+  mapSetMaxEntries(id: number, n: number): void;
+  mapCount(id: number): number;
+  mapMaxEntries(id: number): number;
+  mapCapacity(id: number): number;
+  mapBytes(id: number): number;
+  mapEvictions(id: number): number;
+  mapFullFailures(id: number): number;
+  hashFind(id: number, keyPtr: number): number;
+  hashUpdate(id: number, keyPtr: number, valuePtr: number, flags: number): number;
+  hashDelete(id: number, keyPtr: number): number;
+  hashNext(id: number, from: number): number;
+  hashClear(id: number): void;
+  arrayPtr(id: number, idx: number): number;
+  slotKeyPtr(id: number, idx: number): number;
+  slotValuePtr(id: number, idx: number): number;
+  lpmLookup(table: number, addrRaw: number): number;
+  scratchPtr(): number;
+  batchDescsPtr(): number;
+  frameAreaPtr(): number;
+  batchMax(): number;
+  frameCap(): number;
+  processBatch(descs: number, count: number, now: number): number;
+  ctSweep(now: number, cursor: number, budget: number): number;
+  ctFlushBackend(backendId: number, protoMask: number): number;
+  ctDelete(keyPtr: number): number;
+  csumPartial(ptr: number, len: number, sum: bigint): bigint;
+  crc32c(ptr: number, len: number): number;
+  /** Layout and reason constants are exported as globals. */
+  readonly [name: string]: unknown;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Finds build/<flavour>.wasm from src/maps (tests) or dist/src/maps (compiled CLI). */
+export function wasmPath(build: Build): string {
+  for (const up of ["../..", "../../.."]) {
+    const p = join(here, up, "build", `${build}.wasm`);
+    try {
+      readFileSync(p, { flag: "r" }).byteLength;
+      return p;
+    } catch {
+      /* try the next location */
+    }
+  }
+  throw new Error(`build/${build}.wasm not found: run "npm run build:wasm" first`);
+}
+
+const modules = new Map<Build, WebAssembly.Module>();
+
+export class WasmTrap extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WasmTrap";
+  }
+}
+
+/** Instantiates a fresh module instance (own memory, own maps). */
+export function instantiate(build: Build = "release"): DataplaneExports {
+  let mod = modules.get(build);
+  if (!mod) {
+    mod = new WebAssembly.Module(readFileSync(wasmPath(build)));
+    modules.set(build, mod);
+  }
+  let exportsRef: DataplaneExports | undefined;
+  const imports = {
+    env: {
+      abort(msgPtr: number, filePtr: number, line: number, col: number): never {
+        const mem = exportsRef?.memory;
+        const str = (p: number): string => {
+          if (!mem || p === 0) return "?";
+          const len = new DataView(mem.buffer).getUint32(p - 4, true);
+          return Buffer.from(mem.buffer, p, len).toString("utf16le");
+        };
+        throw new WasmTrap(`WASM assertion: ${str(msgPtr)} at ${str(filePtr)}:${line}:${col}`);
+      },
+    },
+  };
+  const inst = new WebAssembly.Instance(mod, imports);
+  exportsRef = inst.exports as unknown as DataplaneExports;
+  return exportsRef;
+}
+
+/** Reads an exported u32 global (a layout or reason constant). */
+export function exportedConst(x: DataplaneExports, name: string): number | undefined {
+  const g = x[name];
+  return g instanceof WebAssembly.Global ? Number(g.value) : undefined;
+}

@@ -1,0 +1,310 @@
+// The Dataplane: one instance of the WASM pipeline with its maps, sized at creation. It takes
+// frames in batches and returns one verdict per frame; it knows nothing of TAP devices or of
+// Kubernetes objects (src/proxy/ programs its maps, src/host/ feeds it frames).
+
+import { instantiate, type Build, type DataplaneExports } from "./abi.js";
+import { ArrayMap, HashMap, MemoryView, MapError } from "./bpfmap.js";
+import * as L from "./layout.js";
+import { ipv4ToU32 } from "./codec.js";
+import { reasonName, verdictName, REASONS, type Verdict } from "./verdicts.js";
+
+export interface DataplaneConfig {
+  /** Masquerade source address (node IP); null = masquerading needed traffic is dropped. */
+  snatAddr: string | null;
+  snatPortMin: number;
+  snatPortMax: number;
+  tcpSynTimeout: number;
+  tcpEstablishedTimeout: number;
+  tcpClosingTimeout: number;
+  udpTimeout: number;
+  udpStreamTimeout: number;
+  icmpTimeout: number;
+  defaultAlgorithm: L.Algorithm;
+  /** Frames sent back out of the TAP get their MACs swapped (true on a node). */
+  swapMacs: boolean;
+  /** Masquerade ClusterIP traffic from sources off this node (kube-proxy's cluster-CIDR rule). */
+  masqueradeOffNode: boolean;
+}
+
+/** Upstream-like defaults: Linux nf_conntrack timeouts with kube-proxy's established 24 h. */
+export const DEFAULT_CONFIG: DataplaneConfig = {
+  snatAddr: null,
+  snatPortMin: 32768,
+  snatPortMax: 65535,
+  tcpSynTimeout: 120,
+  tcpEstablishedTimeout: 86400,
+  tcpClosingTimeout: 120,
+  udpTimeout: 30,
+  udpStreamTimeout: 120,
+  icmpTimeout: 30,
+  defaultAlgorithm: "random",
+  swapMacs: true,
+  masqueradeOffNode: false,
+};
+
+export interface DataplaneOptions {
+  build?: Build;
+  /** Frames per WASM call (default 64). */
+  batchMax?: number;
+  /** Bytes per frame buffer (default 2048; a REPLY may grow a frame). */
+  frameCap?: number;
+  /** Seeds hashing and random selection (default: random). */
+  seed?: number;
+  maxEntries?: Partial<Record<L.MapName, number>>;
+  config?: Partial<DataplaneConfig>;
+}
+
+export interface FrameIn {
+  data: Uint8Array;
+}
+
+export interface FrameResult {
+  verdict: Verdict;
+  reason: number;
+  reasonName: string;
+  /** The frame after processing (a copy); unchanged for PASS and DROP. */
+  data: Uint8Array;
+}
+
+/** Conntrack needs its own delete: removing an entry also removes its peer and releases ports. */
+export class ConntrackMap extends HashMap<typeof L.conntrack.key.fields, typeof L.conntrack.value.fields> {
+  override delete(key: Partial<L.CtKey>): boolean {
+    const p = this.xRef.scratchPtr();
+    L.conntrack.key.encode(this.memRef.dv, p, key);
+    return this.xRef.ctDelete(p) !== 0;
+  }
+  constructor(private readonly xRef: DataplaneExports, private readonly memRef: MemoryView) {
+    super(xRef, memRef, L.conntrack);
+  }
+}
+
+export class Dataplane {
+  readonly x: DataplaneExports;
+  readonly mem: MemoryView;
+  readonly batchMax: number;
+  readonly frameCap: number;
+  private readonly descs: number;
+  private readonly frames: number;
+  private readonly lpmCounts = new Map<string, number>();
+  private readonly hostReasons = new Map<number, { packets: bigint; bytes: bigint }>();
+  private sweepCursor = 0;
+  private cfg: DataplaneConfig;
+
+  readonly maps;
+
+  constructor(opts: DataplaneOptions = {}) {
+    this.x = instantiate(opts.build ?? "release");
+    for (const [name, n] of Object.entries(opts.maxEntries ?? {})) {
+      const d = L.MAPS.find((m) => m.name === name);
+      if (!d) throw new Error(`unknown map ${name}`);
+      if (!Number.isInteger(n) || n! < 1) throw new Error(`max entries of ${name} must be a positive integer, got ${n}`);
+      this.x.mapSetMaxEntries(d.id, n!);
+    }
+    const rc = this.x.init(opts.batchMax ?? 64, opts.frameCap ?? 2048);
+    if (rc !== 0) throw new Error(`dataplane init failed (${rc}): batchMax ≥ 1 and frameCap ≥ 64 are required`);
+    this.mem = new MemoryView(this.x);
+    this.batchMax = this.x.batchMax();
+    this.frameCap = this.x.frameCap();
+    this.descs = this.x.batchDescsPtr();
+    this.frames = this.x.frameAreaPtr();
+    const x = this.x;
+    const mem = this.mem;
+    this.maps = {
+      config: new ArrayMap(x, mem, L.config),
+      frontends: new HashMap(x, mem, L.frontends),
+      addrs: new HashMap(x, mem, L.addrs),
+      services: new ArrayMap(x, mem, L.services),
+      backends: new ArrayMap(x, mem, L.backends),
+      svcSlots: new HashMap(x, mem, L.svcSlots),
+      maglev: new ArrayMap(x, mem, L.maglev),
+      revNat: new ArrayMap(x, mem, L.revNat),
+      conntrack: new ConntrackMap(x, mem),
+      affinity: new HashMap(x, mem, L.affinity),
+      snat: new HashMap(x, mem, L.snat),
+      lpmV4: new HashMap(x, mem, L.lpmV4),
+      lpmMasks: new ArrayMap(x, mem, L.lpmMasks),
+      statsReason: new ArrayMap(x, mem, L.statsReason),
+      statsService: new ArrayMap(x, mem, L.statsService),
+      statsBackend: new ArrayMap(x, mem, L.statsBackend),
+    } as const;
+    this.cfg = { ...DEFAULT_CONFIG, ...opts.config };
+    this.writeConfig();
+    this.x.setSeed((opts.seed ?? Math.floor(Math.random() * 0xffffffff)) >>> 0);
+  }
+
+  get config(): Readonly<DataplaneConfig> {
+    return this.cfg;
+  }
+
+  setConfig(patch: Partial<DataplaneConfig>): void {
+    this.cfg = { ...this.cfg, ...patch };
+    this.writeConfig();
+  }
+
+  private writeConfig(): void {
+    const c = this.cfg;
+    if (c.snatPortMin < 1 || c.snatPortMax > 65535 || c.snatPortMin > c.snatPortMax) {
+      throw new Error(`SNAT port range ${c.snatPortMin}-${c.snatPortMax} is invalid`);
+    }
+    const flags = (c.swapMacs ? L.CFG.SwapMacs : 0) | (c.masqueradeOffNode ? L.CFG.MasqOffNode : 0);
+    this.maps.config.patch(0, {
+      snatAddrBe: c.snatAddr ?? "0.0.0.0",
+      snatPortMin: c.snatPortMin,
+      snatPortMax: c.snatPortMax,
+      tcpSynTimeout: c.tcpSynTimeout,
+      tcpEstablishedTimeout: c.tcpEstablishedTimeout,
+      tcpClosingTimeout: c.tcpClosingTimeout,
+      udpTimeout: c.udpTimeout,
+      udpStreamTimeout: c.udpStreamTimeout,
+      icmpTimeout: c.icmpTimeout,
+      defaultAlgo: L.ALGORITHMS[c.defaultAlgorithm],
+      flags,
+    });
+  }
+
+  // ---- frames -----------------------------------------------------------------------------
+
+  /** Runs frames through the pipeline in batches; one result per frame, in order. */
+  process(frames: readonly FrameIn[], nowSec: number): FrameResult[] {
+    const out: FrameResult[] = [];
+    for (let i = 0; i < frames.length; i += this.batchMax) {
+      out.push(...this.processChunk(frames.slice(i, i + this.batchMax), nowSec));
+    }
+    return out;
+  }
+
+  private processChunk(frames: readonly FrameIn[], nowSec: number): FrameResult[] {
+    const dv = this.mem.dv;
+    const buf = new Uint8Array(this.x.memory.buffer);
+    const slots: number[] = [];
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!.data;
+      const d = this.descs + slots.length * 16;
+      if (f.length > this.frameCap) continue;
+      const off = this.frames + slots.length * this.frameCap;
+      buf.set(f, off);
+      dv.setUint32(d, off, true);
+      dv.setUint32(d + 4, f.length, true);
+      dv.setUint32(d + 8, this.frameCap, true);
+      dv.setUint32(d + 12, 0, true);
+      slots.push(i);
+    }
+    this.x.processBatch(this.descs, slots.length, nowSec >>> 0);
+    const results: FrameResult[] = frames.map((f) => {
+      // Frames larger than a frame buffer never reach the module: counted here.
+      this.countHost(REASONS.R_DROP_FRAME_TOO_BIG, f.data.length);
+      return { verdict: "DROP", reason: REASONS.R_DROP_FRAME_TOO_BIG, reasonName: reasonName(REASONS.R_DROP_FRAME_TOO_BIG), data: f.data };
+    });
+    const dv2 = this.mem.dv;
+    const buf2 = new Uint8Array(this.x.memory.buffer);
+    slots.forEach((frameIdx, k) => {
+      const d = this.descs + k * 16;
+      const off = dv2.getUint32(d, true);
+      const len = dv2.getUint32(d + 4, true);
+      const r = dv2.getUint32(d + 12, true);
+      const verdict = verdictName(r & 0xff);
+      const reason = r >>> 8;
+      const data = verdict === "TX" || verdict === "REPLY" ? buf2.slice(off, off + len) : frames[frameIdx]!.data;
+      results[frameIdx] = { verdict, reason, reasonName: reasonName(reason), data };
+    });
+    // Undo the provisional host counts for frames that did reach the module.
+    for (const i of slots) this.countHost(REASONS.R_DROP_FRAME_TOO_BIG, -frames[i]!.data.length, -1n);
+    return results;
+  }
+
+  private countHost(reason: number, bytes: number, packets = 1n): void {
+    const c = this.hostReasons.get(reason) ?? { packets: 0n, bytes: 0n };
+    c.packets += packets;
+    c.bytes += BigInt(bytes);
+    this.hostReasons.set(reason, c);
+  }
+
+  /** Packets and bytes per reason (module counters plus frames the host refused). */
+  reasonStats(): Array<{ code: number; name: string; packets: bigint; bytes: bigint }> {
+    const out = [];
+    for (const code of Object.values(REASONS)) {
+      const s = this.maps.statsReason.get(code);
+      const h = this.hostReasons.get(code);
+      const packets = s.packets + (h?.packets ?? 0n);
+      const bytes = s.bytes + (h?.bytes ?? 0n);
+      if (packets > 0n) out.push({ code, name: reasonName(code), packets, bytes });
+    }
+    return out;
+  }
+
+  // ---- conntrack ----------------------------------------------------------------------------
+
+  /** Expires old conntrack entries: examines `budget` slots from where the last call stopped. */
+  sweep(nowSec: number, budget = 65536): void {
+    this.sweepCursor = this.x.ctSweep(nowSec >>> 0, this.sweepCursor, budget);
+  }
+
+  /** A full expiry pass over the whole table. */
+  sweepAll(nowSec: number): void {
+    let c = this.x.ctSweep(nowSec >>> 0, 0, 0xffffffff);
+    while (c !== 0) c = this.x.ctSweep(nowSec >>> 0, c, 0xffffffff);
+    this.sweepCursor = 0;
+  }
+
+  /** Removes flows to a backend for the given protocols; returns how many. */
+  flushBackend(backendId: number, protocols: { tcp?: boolean; udp?: boolean; sctp?: boolean }): number {
+    const mask = (protocols.tcp ? 1 : 0) | (protocols.udp ? 2 : 0) | (protocols.sctp ? 4 : 0);
+    return this.x.ctFlushBackend(backendId, mask);
+  }
+
+  // ---- LPM ------------------------------------------------------------------------------------
+
+  /** Adds CIDR to LPM table `table` (0 = this node's sources, svcId = source ranges). */
+  lpmAdd(table: number, cidr: string, value = 1): void {
+    const { addr, len } = parseCidr(cidr);
+    const key = { tableId: table, prefixLen: len, addrBe: addr };
+    const k = `${table}/${len}/${addr}`;
+    const existed = this.maps.lpmV4.has(key);
+    this.maps.lpmV4.update(key, { value });
+    if (existed) return;
+    this.lpmCounts.set(k, 1);
+    const m = this.maps.lpmMasks.get(table).lengths;
+    this.maps.lpmMasks.set(table, { lengths: m | (1n << BigInt(len)) });
+  }
+
+  lpmDelete(table: number, cidr: string): boolean {
+    const { addr, len } = parseCidr(cidr);
+    if (!this.maps.lpmV4.delete({ tableId: table, prefixLen: len, addrBe: addr })) return false;
+    this.lpmCounts.delete(`${table}/${len}/${addr}`);
+    const stillLen = [...this.lpmCounts.keys()].some((k) => k.startsWith(`${table}/${len}/`));
+    if (!stillLen) {
+      const m = this.maps.lpmMasks.get(table).lengths;
+      this.maps.lpmMasks.set(table, { lengths: m & ~(1n << BigInt(len)) });
+    }
+    return true;
+  }
+
+  lpmClear(table: number): void {
+    for (const k of [...this.lpmCounts.keys()]) {
+      const [t, len, addr] = k.split("/");
+      if (Number(t) !== table) continue;
+      this.maps.lpmV4.delete({ tableId: table, prefixLen: Number(len), addrBe: addr! });
+      this.lpmCounts.delete(k);
+    }
+    this.maps.lpmMasks.set(table, { lengths: 0n });
+  }
+
+  /** True when `addr` is inside some prefix of LPM table `table`. */
+  lpmMatch(table: number, addr: string): boolean {
+    const raw = ipv4ToU32(addr);
+    const rawLe = ((raw & 0xff) << 24 | (raw & 0xff00) << 8 | (raw >>> 8) & 0xff00 | raw >>> 24) >>> 0;
+    return this.x.lpmLookup(table, rawLe) !== 0;
+  }
+}
+
+/** Parses "a.b.c.d/len" (a bare address means /32) and masks the address. */
+export function parseCidr(cidr: string): { addr: string; len: number } {
+  const [a, l] = cidr.trim().split("/");
+  const len = l === undefined ? 32 : Number(l);
+  if (!Number.isInteger(len) || len < 0 || len > 32) throw new Error(`invalid CIDR ${JSON.stringify(cidr)}`);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const v = (ipv4ToU32(a!) & mask) >>> 0;
+  return { addr: `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`, len };
+}
+
+export { MapError };
