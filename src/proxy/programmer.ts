@@ -315,7 +315,9 @@ export class Programmer {
       p.maglev[tableKey] = null;
       return null;
     }
-    const m = maglevTableSize(ids.length);
+    // M is the smallest prime > 100·N, but an existing table that still satisfies M > 100·N
+    // keeps its size: changing M would remap every slot and undo Maglev's minimal disruption.
+    const m = old && old.size > 100 * ids.length ? old.size : maglevTableSize(ids.length);
     const table = buildMaglevTable(ids.map((_, i) => names[i]!), m);
     let range = old;
     let prev = p.maglev[tableKey];
