@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+npm run --silent typecheck || { echo "test: type errors (tests included)"; echo "0 passed, 1 failed"; exit 1; }
 mkdir -p build
 npx vitest run --reporter=default --reporter=json --outputFile=build/vitest.json "$@"
 rc=$?
