@@ -22,3 +22,4 @@ for addon in pcap raw-socket better-sqlite3; do
   node -e "require('$addon')" || { echo "setup: native addon $addon did not build" >&2; exit 1; }
 done
 npm run build --silent
+node -e "require('./native/build/Release/tapvip_tap.node')" || { echo "setup: the native TAP addon (native/) did not build" >&2; exit 1; }
