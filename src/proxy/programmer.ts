@@ -282,6 +282,13 @@ export class Programmer {
     return flushed;
   }
 
+  /** Programs a service port unless it is programmed exactly so already. Returns flows flushed. */
+  upsertIfChanged(m: ServicePortModel): number {
+    const json = JSON.stringify(m);
+    if (this.services.get(m.key)?.json === json) return 0;
+    return this.upsert(m, json);
+  }
+
   /** Removes a service port from the maps. Returns flows flushed. */
   remove(key: string): number {
     const p = this.services.get(key);
