@@ -3,9 +3,13 @@
 
 import { parseArgs } from "node:util";
 import { replay } from "./replay.js";
+import { runMain, RUN_USAGE } from "../agent/run.js";
+import { serveMain } from "../store/cli-serve.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 
 const USAGE = `usage:
+  tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--nodeport-range A-B] [--lb-pool CIDR]
+  ${RUN_USAGE}
   tapvip replay --manifests <file|dir> [--node-ip IP] [--node-name NAME] [--pod-cidr CIDR]
                 [--service-cidr CIDR] [--seed N] [--algorithm ALG] [--no-swap-macs]
                 <in.pcap> -o <out.pcap> [--verdicts out.jsonl]
@@ -62,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case "replay":
         return await cmdReplay(rest);
+      case "run":
+        return await runMain(rest);
+      case "serve":
+        return await serveMain(rest);
       case undefined:
       case "help":
       case "--help":
