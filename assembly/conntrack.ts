@@ -153,6 +153,7 @@ export function ctLookup(k: usize, now: u32): usize {
 
 /** Inserts key k with a zeroed value; 0 when the table is full (the caller fails closed). */
 export function ctInsert(k: usize): usize {
+  E.evictPending = false; // only an eviction by this insert is ours to release
   const v = hashInsert(conntrack_id, k);
   // The eviction (if any) ran before our slot was chosen; releasing it may move slots, so
   // the value pointer is re-found afterwards.

@@ -197,7 +197,9 @@ export function processFrame(p: usize, len: u32, cap: u32, now: u32): u32 {
 
 function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u32, daddr: u32,
   sport: u32, dport: u32, proto: u32, tflags: u32, now: u32, reason: u32, crcChecked: bool): u32 {
-  // 2. Frontend: exact (address, port, protocol); else a NodePort on a node address.
+  // 2. Frontend: exact (address, port, protocol); else a NodePort on a node address. Address 0
+  //    is the NodePort wildcard in the map, never a destination.
+  if (daddr == 0) return out(V.VERDICT_PASS, V.R_PASS_NOT_SERVICE, len);
   const k = keyBuf;
   store<u32>(k, daddr, 0);
   store<u32>(k, dport | (proto << 16), 4); // portBe u16, proto u8, pad u8
@@ -275,7 +277,7 @@ function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u3
   // 7. Masquerade: hairpin always; external traffic unless externalTrafficPolicy Local;
   //    ClusterIP traffic from off the node when configured (kube-proxy's cluster CIDR rule).
   const cfg = config();
-  const needSnat = baddr == saddr || (internal
+  let needSnat = baddr == saddr || (internal
     ? (!srcLocal && (<u32>load<u8>(cfg, D.config_value_flags) & D.CFG_MASQ_OFF_NODE) != 0)
     : (sflags & D.SVC_EXT_LOCAL) == 0);
   let natAddr: u32 = 0;
@@ -285,6 +287,19 @@ function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u3
     if (natAddr == 0) return out(V.VERDICT_DROP, V.R_DROP_SNAT_NO_ADDR, len);
     natPort = snatAllocate(natAddr, baddr, bport, proto, saddr, sport, now);
     if (natPort == 0) return out(V.VERDICT_DROP, V.R_DROP_SNAT_NO_PORT, len);
+  }
+
+  // 7b. The reply tuple must be free: another flow may already own backend → client:port
+  //     (two services sharing a backend, or a client port equal to a masquerade port). Like
+  //     Linux NAT, keep the source address and remap the source port.
+  if (!needSnat) {
+    ctKey(rk, baddr, saddr, bport, sport, proto);
+    if (E.hashFind(D.conntrack_id, rk) >= 0) {
+      natAddr = saddr;
+      natPort = snatAllocate(natAddr, baddr, bport, proto, saddr, sport, now);
+      if (natPort == 0) return out(V.VERDICT_DROP, V.R_DROP_SNAT_NO_PORT, len);
+      needSnat = true;
+    }
   }
 
   // 8. Conntrack: both directions, or nothing (fail closed).
@@ -385,7 +400,7 @@ export function processBatch(descs: usize, count: u32, now: u32): u32 {
     const off = <usize>load<u32>(d, 0);
     const len = load<u32>(d, 4);
     const cap = load<u32>(d, 8);
-    if (off < frameAreaLo || off + <usize>cap > frameAreaHi || len > cap) {
+    if (off < frameAreaLo || <u64>off + <u64>cap > <u64>frameAreaHi || len > cap) {
       store<u32>(d, out(V.VERDICT_DROP, V.R_DROP_BAD_DESCRIPTOR, 0), 12);
       continue;
     }

@@ -6,6 +6,7 @@
 // conntrack is the truth, so a record left behind by an evicted flow is simply reused.
 
 import { arrayElem, hashFind, hashInsert, hashRemoveAt, hashWords, hashSeed, keyBuf2 } from "../maps/engine";
+import * as E from "../maps/engine";
 import {
   config_id, config_value_snatPortMin, config_value_snatPortMax, snat_id, conntrack_id,
   snat_value_clientAddrBe, snat_value_clientPortBe, snat_value_createdSec,
@@ -50,6 +51,7 @@ export function snatAllocate(natAddr: u32, backendAddr: u32, backendPort: u32, p
     const at = hashFind(snat_id, k);
     if (at >= 0) hashRemoveAt(snat_id, <u32>at); // record of a flow conntrack no longer has
     const v = hashInsert(snat_id, k);
+    E.evictPending = false; // an evicted record holds nothing: conntrack decides what is in use
     if (v == 0) return 0;
     store<u32>(v, clientAddr, snat_value_clientAddrBe);
     store<u16>(v, <u16>clientPort, snat_value_clientPortBe);

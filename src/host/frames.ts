@@ -199,6 +199,10 @@ export function decodeFrame(frame: Uint8Array): FrameSummary {
   const pnum = ip[9]!;
   out.proto = NUM_PROTO.get(pnum) ?? pnum;
   if (inetChecksum(ip.subarray(0, ihl)) !== 0) out.badChecksums.push("ip");
+  const frag = dv.getUint16(20);
+  const fragOffset = frag & 0x1fff;
+  const moreFragments = (frag & 0x2000) !== 0;
+  if (fragOffset !== 0) return out; // a non-first fragment carries no L4 header
   const l4 = ip.subarray(ihl, tot);
   const l4v = new DataView(l4.buffer, l4.byteOffset, l4.byteLength);
   const srcB = Array.from(ip.subarray(12, 16));
@@ -210,18 +214,18 @@ export function decodeFrame(frame: Uint8Array): FrameSummary {
   if (out.proto === "TCP") {
     out.tcpFlags = flagStr(l4[13]!);
     out.payloadLength = l4.length - (l4[12]! >> 4) * 4;
-    if (inetChecksum(l4, pseudoSum(srcB, dstB, 6, l4.length)) !== 0) out.badChecksums.push("tcp");
+    if (!moreFragments && inetChecksum(l4, pseudoSum(srcB, dstB, 6, l4.length)) !== 0) out.badChecksums.push("tcp");
   } else if (out.proto === "UDP") {
     out.payloadLength = l4.length - 8;
-    if (l4v.getUint16(6) !== 0 && inetChecksum(l4, pseudoSum(srcB, dstB, 17, l4.length)) !== 0) out.badChecksums.push("udp");
+    if (!moreFragments && l4v.getUint16(6) !== 0 && inetChecksum(l4, pseudoSum(srcB, dstB, 17, l4.length)) !== 0) out.badChecksums.push("udp");
   } else if (out.proto === "SCTP") {
     const copy = l4.slice();
     new DataView(copy.buffer).setUint32(8, 0, true);
-    if (crc32c(copy) !== l4v.getUint32(8, true)) out.badChecksums.push("sctp");
+    if (!moreFragments && crc32c(copy) !== l4v.getUint32(8, true)) out.badChecksums.push("sctp");
   } else if (out.proto === "ICMP") {
     out.icmpType = l4[0];
     out.icmpCode = l4[1];
-    if (inetChecksum(l4) !== 0) out.badChecksums.push("icmp");
+    if (!moreFragments && inetChecksum(l4) !== 0) out.badChecksums.push("icmp");
     if ((l4[0] === 3 || l4[0] === 11 || l4[0] === 12) && l4.length >= 8 + 20) {
       const inner = l4.subarray(8);
       const iihl = (inner[0]! & 15) * 4;

@@ -98,6 +98,8 @@ export class Dataplane {
       const d = L.MAPS.find((m) => m.name === name);
       if (!d) throw new Error(`unknown map ${name}`);
       if (!Number.isInteger(n) || n! < 1) throw new Error(`max entries of ${name} must be a positive integer, got ${n}`);
+      // A flow takes two conntrack entries; with fewer the reply entry would evict its own flow.
+      if (name === "conntrack" && n! < 2) throw new Error(`max entries of conntrack must be at least 2 (one flow = 2 entries), got ${n}`);
       this.x.mapSetMaxEntries(d.id, n!);
     }
     const rc = this.x.init(opts.batchMax ?? 64, opts.frameCap ?? 2048);

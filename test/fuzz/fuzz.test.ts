@@ -190,7 +190,7 @@ describe("conntrack integrity under fuzz: entries findable by their key, paired,
   // externalTrafficPolicy Local: 203.0.113.7:p → 198.51.100.5:443 and → 192.0.2.10:30443,
   // both to 10.244.0.22:8443) give two entries with the key 10.244.0.22:8443>203.0.113.7:p.
   // Minimal repros in test/maps/conntrack-lru.test.ts.
-  it.fails("with reply-tuple clashes (BUG: duplicate conntrack keys)", () => {
+  it("with reply-tuple clashes (regression: duplicate conntrack keys)", () => {
     const clash = (_w: World, batch: number): Uint8Array[] => batch % 50 !== 10 ? [] : [
       fastFrame({ src: ip4("203.0.113.7"), dst: ip4("198.51.100.5"), proto: P_TCP, sport: 31337 + batch, dport: 443 }),
       fastFrame({ src: ip4("203.0.113.7"), dst: ip4(NODE_IP), proto: P_TCP, sport: 31337 + batch, dport: 30443 }),
@@ -204,7 +204,7 @@ describe("conntrack integrity under fuzz: entries findable by their key, paired,
   // it were an evicted conntrack entry (value bytes 12..31 left from the last real conntrack
   // eviction), deleting the "peer" of that stale entry: a live flow's entry. Seen here as a
   // forward entry without its reply entry. Minimal repro in test/maps/conntrack-lru.test.ts.
-  it.fails("clash-free traffic with a SNAT map that fills (BUG: stale evictPending)", () => {
+  it("clash-free traffic with a SNAT map that fills (regression: stale evictPending)", () => {
     expect(integrityRun("release", 600, true, 64, 1)).toEqual([]);
   });
 });

@@ -61,25 +61,8 @@ for (const b of ["release", "debug"] as const) {
     // orphan reply entry, whose peer removal deletes the new forward entry); backend
     // activeConns stays 1 after sweepAll with conntrack empty (leaked count, skews lc/sed/nq).
     // Dataplane accepts any maxEntries ≥ 1, so this configuration is reachable.
-    it.fails("max 1: a new flow is tracked in both directions or dropped; no leaked connection count (BUG)", () => {
-      const dp = setup(b, 1);
-      const f = buildFrame({ src: CLIENT_POD, dst: VIP, proto: "TCP", sport: 40000, dport: 80, flags: "S" });
-      const [r1] = dp.process([{ data: f }], 1000);
-      if (r1!.verdict === "TX") expect(tuplesOf(dp).length).toBe(2);
-      else expect(r1!.reasonName).toBe("ct_full");
-      dp.sweepAll(1_000_000);
-      expect(dp.maps.conntrack.count).toBe(0);
-      expect(dp.maps.backends.get(1).activeConns).toBe(0);
-    });
-
-    it("max 1: what happens today (documents the bug above)", () => {
-      const dp = setup(b, 1);
-      const f = buildFrame({ src: CLIENT_POD, dst: VIP, proto: "TCP", sport: 40000, dport: 80, flags: "S" });
-      const [r1, r2] = [dp.process([{ data: f }], 1000)[0]!, dp.process([{ data: f }], 1000)[0]!];
-      expect([r1.verdict, r1.reasonName, r2.verdict, r2.reasonName]).toEqual(["TX", "new_flow", "DROP", "ct_full"]);
-      expect(tuplesOf(dp)).toEqual([]);
-      dp.sweepAll(1_000_000);
-      expect(dp.maps.backends.get(1).activeConns).toBe(1);
+    it("max 1 is refused with an error naming the limit (a flow needs two entries)", () => {
+      expect(() => setup(b, 1)).toThrow(/conntrack must be at least 2/);
     });
   });
 }
@@ -109,7 +92,7 @@ describe("reply-tuple clash: two frontends, one backend, one client address:port
     // 10.244.1.10:8080>10.244.0.5:40000/6 (reply → 10.96.0.10:80 and → 10.96.0.20:80); the
     // backend's SYN-ACK is reverse-NATed to 10.96.0.10 only. Under load the shadowed entry is
     // orphaned and its LRU eviction deletes an unrelated new flow (spurious DROP ct_full).
-    it.fails(`${b}: no duplicate conntrack keys (BUG)`, () => {
+    it(`${b}: no duplicate conntrack keys (regression)`, () => {
       const dp = twoServices(b);
       const [ra, rb] = dp.process([{ data: synA }, { data: synB }], 1000);
       expect(ra!.verdict).toBe("TX");
@@ -118,16 +101,6 @@ describe("reply-tuple clash: two frontends, one backend, one client address:port
       if (rb!.verdict === "TX") expect(rb!.data).not.toEqual(ra!.data);
     });
 
-    it(`${b}: what happens today (documents the bug above)`, () => {
-      const dp = twoServices(b);
-      const [ra, rb] = dp.process([{ data: synA }, { data: synB }], 1000);
-      expect([ra!.verdict, ra!.reasonName, rb!.verdict, rb!.reasonName]).toEqual(["TX", "new_flow", "TX", "new_flow"]);
-      expect(rb!.data).toEqual(ra!.data);
-      expect(tuplesOf(dp).filter((t) => t === "10.244.1.10:8080>10.244.0.5:40000/reply").length).toBe(2);
-      const [rr] = dp.process([{ data: buildFrame({ src: "10.244.1.10", dst: CLIENT_POD, proto: "TCP", sport: 8080, dport: 40000, flags: "SA" }) }], 1000);
-      expect([rr!.verdict, rr!.reasonName]).toEqual(["TX", "reply"]);
-      expect(rr!.data.subarray(26, 30)).toEqual(new Uint8Array([10, 96, 0, 10]));
-    });
   }
 });
 
@@ -142,7 +115,7 @@ describe("reply-tuple clash: a node-originated connection from a port in the mas
     // SNAT). Expected: no duplicate conntrack key. Got: TX new_flow for both with the identical
     // translated packet 192.0.2.10:P > 10.244.1.10:8080, and two entries keyed
     // 10.244.1.10:8080>192.0.2.10:P.
-    it.fails(`${b}: no duplicate conntrack keys (BUG)`, () => {
+    it(`${b}: no duplicate conntrack keys (regression)`, () => {
       const { dp, prog } = node({ build: b, maxEntries: { ...SMALL, conntrack: 256 } });
       prog.sync([svc({ nodePort: 30080, endpoints: [{ ip: BE, port: 8080, nodeName: "node-b" }] })]);
       const [r1] = dp.process([{ data: buildFrame({ src: EXTERNAL, dst: NODE_IP, proto: "TCP", sport: 40000, dport: 30080, flags: "S" }) }], 1000);
@@ -195,12 +168,9 @@ describe("an eviction in the snat map must not disturb conntrack", () => {
     // Expected: the t=1021 SYN → TX new_flow (conntrack holds 2 of 4). Got: DROP ct_full.
     // With other seeds the stale "peer" is a live flow's reply entry instead, silently deleted
     // (fuzz: forward entries without reply entries; their replies are then not translated).
-    it.fails(`${b}: with a snat map of 1 entry, the reconnect is a new flow (BUG: stale evictPending)`, () => {
+    it(`${b}: with a snat map of 1 entry, the reconnect is a new flow (regression: stale evictPending)`, () => {
       expect(run(b, 1).at(-1)).toBe("1001S TX new_flow");
     });
 
-    it(`${b}: what happens today (documents the bug above)`, () => {
-      expect(run(b, 1)).toEqual(["1001S TX new_flow", "1002S TX new_flow", "1003S TX new_flow", "1002R TX established", "1001S DROP ct_full"]);
-    });
   }
 });
