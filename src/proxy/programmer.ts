@@ -282,6 +282,17 @@ export class Programmer {
     return flushed;
   }
 
+  /** What the kernel must send to the dataplane: routed service addresses and NodePorts. */
+  frontendSummary(): { externalIPs: Set<string>; nodePorts: Set<string> } {
+    const externalIPs = new Set<string>();
+    const nodePorts = new Set<string>();
+    for (const p of this.services.values()) {
+      for (const ip of [...p.model.externalIPs, ...p.model.loadBalancerIPs]) if (isIPv4(ip)) externalIPs.add(ip);
+      if (p.model.nodePort) nodePorts.add(`${p.model.protocol}:${p.model.nodePort}`);
+    }
+    return { externalIPs, nodePorts };
+  }
+
   /** Programs a service port unless it is programmed exactly so already. Returns flows flushed. */
   upsertIfChanged(m: ServicePortModel): number {
     const json = JSON.stringify(m);

@@ -1,0 +1,113 @@
+// `tapvip run`: the node agent. Opens the TAP, programs the kernel (netconfig.ts), syncs the
+// maps from objects read by list+watch (proxier.ts), and serves frames (datapath.ts) once the
+// first full sync is in. SIGINT/SIGTERM stop it and remove everything it configured.
+
+import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import { Dataplane } from "../maps/dataplane.js";
+import { Programmer } from "../proxy/programmer.js";
+import { Tap } from "../host/tap.js";
+import { loadObjects } from "../host/objects.js";
+import { Proxier } from "./proxier.js";
+import { TapDatapath } from "./datapath.js";
+import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
+import { StaticSource } from "./static-source.js";
+import type { ObjectSource } from "../store/watch.js";
+import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
+
+export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP --manifests FILE|DIR
+           [--pod-cidr CIDR] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
+           [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
+           [--max-conntrack N] [-v]`;
+
+function inCidr(ip: string, cidr: string): boolean {
+  const [a, l] = cidr.split("/");
+  const len = Number(l ?? 32);
+  const v = (s: string) => s.split(".").reduce((x, o) => (x << 8) + Number(o), 0) >>> 0;
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((v(ip) & mask) >>> 0) === ((v(a!) & mask) >>> 0);
+}
+
+function interfacesExcept(skip: string[]): string[] {
+  const out = execFileSync("ip", ["-o", "link", "show"]).toString();
+  return out.split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n && !skip.includes(n));
+}
+
+export async function runMain(argv: string[], log = (l: string) => process.stderr.write(`${l}\n`)): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      tap: { type: "string" }, "node-name": { type: "string" }, "node-ip": { type: "string" },
+      manifests: { type: "string" }, "pod-cidr": { type: "string" }, "service-cidr": { type: "string" },
+      "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
+      algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
+      verbose: { type: "boolean", short: "v" },
+    },
+  });
+  for (const f of ["tap", "node-name", "node-ip", "manifests"] as const) {
+    if (!values[f]) throw new Error(`run: --${f} is required\n${RUN_USAGE}`);
+  }
+  const nodeIP = values["node-ip"]!;
+  const serviceCIDR = values["service-cidr"] ?? "10.96.0.0/12";
+  const alg = (values.algorithm ?? "random") as Algorithm;
+  if (!(alg in ALGORITHMS) || (alg as string) === "default") throw new Error(`run: --algorithm: unsupported value "${alg}"`);
+  const npCidrs = values["nodeport-addresses"]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const nodePortAddrs = [nodeIP].filter((ip) => (npCidrs.length === 0 ? !ip.startsWith("127.") : npCidrs.some((c) => inCidr(ip, c))));
+
+  const objs = await loadObjects(values.manifests!, { serviceCIDR, note: log });
+  const source: ObjectSource = new StaticSource(objs);
+  const dp = new Dataplane({
+    seed: values.seed ? Number(values.seed) : undefined,
+    batchMax: 64,
+    frameCap: 2048,
+    maxEntries: values["max-conntrack"] ? { conntrack: Number(values["max-conntrack"]) } : {},
+    config: { snatAddr: values["masquerade-ip"] ?? MASQUERADE_IP, swapMacs: false, defaultAlgorithm: alg },
+  });
+  const prog = new Programmer(dp, { nodeName: values["node-name"]! });
+  prog.setNodeAddresses(nodePortAddrs);
+  prog.setLocalSources([...(values["pod-cidr"] ? [values["pod-cidr"]] : []), `${nodeIP}/32`]);
+
+  const tap = Tap.open(values.tap!, { up: true });
+  const nodePortIfaces = values["nodeport-iface"]?.split(",").filter(Boolean) ?? interfacesExcept(["lo", tap.name]);
+  const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"], log: values.verbose ? log : undefined });
+  const datapath = new TapDatapath(dp, tap);
+  let proxier: Proxier | null = null;
+  let stopping = false;
+  const shutdown = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    datapath.stop();
+    proxier?.stop();
+    const errs = net.teardown();
+    tap.close();
+    for (const e of errs) log(`cleanup: ${e}`);
+    log(`tapvip: stopped (rx ${datapath.stats.rxFrames} frames, tx ${datapath.stats.txFrames})`);
+    process.exit(code);
+  };
+  process.on("SIGINT", () => shutdown(0));
+  process.on("SIGTERM", () => shutdown(0));
+  try {
+    net.setup();
+    proxier = new Proxier(source, prog, {
+      log,
+      onSync: (ms, full, ok) => {
+        if (values.verbose) log(`sync ${full ? "full" : "partial"} ${ok ? "ok" : "FAILED"} in ${ms.toFixed(1)} ms`);
+        const f = prog.frontendSummary();
+        try {
+          net.setRoutedIPs(f.externalIPs);
+          net.setNodePorts(f.nodePorts);
+        } catch (e) {
+          log(`node networking: ${(e as Error).message}`);
+        }
+      },
+    });
+    await proxier.start();
+    await proxier.ready;
+    datapath.start();
+    log(`tapvip: serving on TAP ${tap.name} (${tap.mac}), node ${values["node-name"]} ${nodeIP}`);
+  } catch (e) {
+    log(`tapvip: ${(e as Error).message}`);
+    shutdown(1);
+  }
+  return new Promise<number>(() => {}); // runs until a signal
+}
