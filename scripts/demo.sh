@@ -1,20 +1,10 @@
 #!/usr/bin/env bash
-# The main job until the node agent lands: installs and builds tapvip, then replays the shipped
-# sample capture (test/pcap/basic-in.pcap, real traffic recorded with tcpdump in network
-# namespaces) through the WASM pipeline with the matching Services, and shows the result.
+# The main job: a node in a box. Installs and builds tapvip, then builds network namespaces (a
+# node, three pods, a client pod, an external client), runs `tapvip run` on a TAP in the node
+# with the seed's Service examples, drives real traffic at every Service type, prints the
+# spread over backends and removes everything (also on Ctrl-C). Needs root and /dev/net/tun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mkdir -p build/demo
-node bin/tapvip.js replay --manifests test/pcap/basic.yaml --node-ip 10.244.0.1 --pod-cidr 10.244.0.0/16 \
-  test/pcap/basic-in.pcap -o build/demo/out.pcap --verdicts build/demo/verdicts.jsonl
-echo
-echo "== verdict per input frame (build/demo/verdicts.jsonl) =="
-node -e '
-  for (const l of require("fs").readFileSync("build/demo/verdicts.jsonl", "utf8").trim().split("\n")) {
-    const v = JSON.parse(l);
-    console.log(`#${String(v.frame).padStart(3)} ${v.verdict.padEnd(5)} ${v.reason.padEnd(14)} ${v.in}${v.out ? "\n" + " ".repeat(27) + "=> " + v.out : ""}`);
-  }'
-echo
-echo "== what tcpdump reads in build/demo/out.pcap =="
-tcpdump -nn -r build/demo/out.pcap 2>/dev/null | head -40
+command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
+exec node dist/src/demo/node-in-a-box.js

@@ -11,7 +11,8 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { netnsUnavailable, createNetns, vethPair, nsIp, nsExec, nsSpawn, cleanupAll, sweepStale } from "../helpers/netns.js";
+import { netnsUnavailable, nsIp, nsExec, nsSpawn, cleanupAll, sweepStale } from "../helpers/netns.js";
+import { buildBox, startServer, waitForOutput, NODE_IP, type Box } from "../../src/demo/topology.js";
 
 const skip = netnsUnavailable();
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -48,15 +49,6 @@ spec:
   ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
 `;
 
-const SERVER = `
-const http = require("http"), dgram = require("dgram");
-http.createServer((q, s) => s.end(process.env.ME + " saw " + q.socket.remoteAddress)).listen(8080, "0.0.0.0");
-const u = dgram.createSocket("udp4");
-u.on("message", (m, r) => u.send(Buffer.concat([Buffer.from(process.env.ME + ":"), m]), r.port, r.address));
-u.bind(5353);
-console.log("ready");
-`;
-
 const UDP_CLIENT = `
 const d = require("dgram").createSocket("udp4");
 const [host, port] = process.argv.slice(1);
@@ -64,57 +56,6 @@ const t = setTimeout(() => { console.log("TIMEOUT"); process.exit(1); }, 2000);
 d.on("message", (m) => { console.log(m.toString()); clearTimeout(t); d.close(); });
 d.send("hello", Number(port), host);
 `;
-
-interface Topo { node: string; client: string; ext: string; pods: string[]; nodeExtIf: string }
-
-function linkPod(node: string, pod: string, nodeAddr: string, podAddr: string): void {
-  const { a, b } = vethPair(node, pod);
-  nsIp(node, ["addr", "add", `${nodeAddr}/30`, "dev", a]);
-  nsIp(node, ["link", "set", a, "up"]);
-  nsIp(pod, ["addr", "add", `${podAddr}/30`, "dev", b]);
-  nsIp(pod, ["link", "set", b, "up"]);
-  nsIp(pod, ["link", "set", "lo", "up"]);
-  nsIp(pod, ["route", "add", "default", "via", nodeAddr]);
-}
-
-function build(): Topo {
-  const node = createNetns();
-  const pods = [createNetns(), createNetns()];
-  const client = createNetns();
-  const ext = createNetns();
-  nsIp(node, ["link", "set", "lo", "up"]);
-  linkPod(node, pods[0]!, "10.244.0.9", "10.244.0.10");
-  linkPod(node, pods[1]!, "10.244.0.13", "10.244.0.14");
-  linkPod(node, client, "10.244.0.17", "10.244.0.18");
-  const { a, b } = vethPair(node, ext);
-  nsIp(node, ["addr", "add", "198.51.100.1/24", "dev", a]);
-  nsIp(node, ["link", "set", a, "up"]);
-  nsIp(ext, ["addr", "add", "198.51.100.2/24", "dev", b]);
-  nsIp(ext, ["link", "set", b, "up"]);
-  nsIp(ext, ["link", "set", "lo", "up"]);
-  nsIp(ext, ["route", "add", "default", "via", "198.51.100.1"]);
-  return { node, client, ext, pods, nodeExtIf: a };
-}
-
-function waitFor(child: ChildProcess, text: string, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const t = setTimeout(() => reject(new Error(`timed out waiting for "${text}"; output so far:\n${buf}`)), ms);
-    const on = (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes(text)) {
-        clearTimeout(t);
-        resolve(buf);
-      }
-    };
-    child.stdout?.on("data", on);
-    child.stderr?.on("data", on);
-    child.on("exit", (code) => {
-      clearTimeout(t);
-      reject(new Error(`exited with ${code} before "${text}":\n${buf}`));
-    });
-  });
-}
 
 function curl(ns: string, url: string): { code: number; body: string } {
   try {
@@ -126,24 +67,21 @@ function curl(ns: string, url: string): { code: number; body: string } {
 }
 
 describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => {
-  let topo: Topo;
+  let box: Box;
   let agent: ChildProcess;
   let agentLog = "";
 
   beforeAll(async () => {
     sweepStale();
-    topo = build();
+    box = buildBox(["pod1", "pod2", "client"]);
     const dir = mkdtempSync(join(tmpdir(), "tapvip-e2e-"));
     const file = join(dir, "services.yaml");
     writeFileSync(file, MANIFESTS);
-    for (const [i, pod] of topo.pods.entries()) {
-      const s = nsSpawn(pod, ["node", "-e", SERVER], { env: { ...process.env, ME: `pod${i + 1}` } });
-      await waitFor(s, "ready", 10_000);
-    }
-    agent = nsSpawn(topo.node, ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tv0", "--node-name", "node-a",
-      "--node-ip", "198.51.100.1", "--pod-cidr", "10.244.0.0/24", "--manifests", file, "--nodeport-iface", topo.nodeExtIf]);
+    for (const pod of box.pods.slice(0, 2)) await waitForOutput(startServer(pod, [8080], [5353]), "ready", 10_000);
+    agent = nsSpawn(box.node, ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tv0", "--node-name", "node-a",
+      "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--manifests", file, "--nodeport-iface", box.nodeExtIf]);
     agent.stderr?.on("data", (d) => (agentLog += d.toString()));
-    await waitFor(agent, "serving on TAP", 20_000);
+    await waitForOutput(agent, "serving on TAP", 20_000);
   }, 60_000);
 
   afterAll(() => {
@@ -154,7 +92,7 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
   it("ClusterIP TCP from a pod reaches both backends, with the client's own address", () => {
     const seen = new Set<string>();
     for (let i = 0; i < 12; i++) {
-      const r = curl(topo.client, "http://10.96.0.10/");
+      const r = curl(box.pods[2]!.ns, "http://10.96.0.10/");
       expect(r.code, agentLog).toBe(0);
       seen.add(r.body);
     }
@@ -162,25 +100,25 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
   });
 
   it("ClusterIP UDP from a pod gets its echo back from the VIP", () => {
-    const out = nsExec(topo.client, ["node", "-e", UDP_CLIENT, "10.96.0.10", "53"]);
+    const out = nsExec(box.pods[2]!.ns, ["node", "-e", UDP_CLIENT, "10.96.0.10", "53"]);
     expect(out).toMatch(/^pod[12]:hello/);
   });
 
   it("NodePort from an external client works (masqueraded, policy Cluster)", () => {
-    const r = curl(topo.ext, "http://198.51.100.1:30007/");
+    const r = curl(box.ext, "http://198.51.100.1:30007/");
     expect(r.code, agentLog).toBe(0);
     expect(r.body).toMatch(/^pod[12] saw 169\.254\.42\.3$/);
   });
 
   it("a Service without endpoints refuses the connection (ICMP port unreachable)", () => {
-    const r = curl(topo.client, "http://10.96.0.11/");
+    const r = curl(box.pods[2]!.ns, "http://10.96.0.11/");
     expect(r.code).toBe(7); // curl: "Failed to connect" — connection refused
   });
 
   it("a pod reaching itself through its Service (hairpin) works", () => {
     const seen = new Set<string>();
     for (let i = 0; i < 8; i++) {
-      const r = curl(topo.pods[0]!, "http://10.96.0.10/");
+      const r = curl(box.pods[0]!.ns, "http://10.96.0.10/");
       expect(r.code, agentLog).toBe(0);
       seen.add(r.body.split(" ")[0]!);
     }
@@ -191,10 +129,10 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
     const exited = new Promise<number | null>((r) => agent.on("exit", (c) => r(c)));
     agent.kill("SIGTERM");
     expect(await exited).toBe(0);
-    const links = nsIp(topo.node, ["-o", "link", "show"]);
+    const links = nsIp(box.node, ["-o", "link", "show"]);
     expect(links).not.toMatch(/tv0/);
-    expect(nsIp(topo.node, ["rule", "show"])).not.toMatch(/4242/);
-    expect(nsIp(topo.node, ["route", "show"])).not.toMatch(/10\.96\.0\.0/);
-    expect(execFileSync("tc", ["-n", topo.node, "filter", "show", "dev", topo.nodeExtIf, "ingress"]).toString()).toBe("");
+    expect(nsIp(box.node, ["rule", "show"])).not.toMatch(/4242/);
+    expect(nsIp(box.node, ["route", "show"])).not.toMatch(/10\.96\.0\.0/);
+    expect(execFileSync("tc", ["-n", box.node, "filter", "show", "dev", box.nodeExtIf, "ingress"]).toString()).toBe("");
   });
 });
