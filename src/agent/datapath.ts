@@ -11,15 +11,17 @@ export interface DatapathStats {
   txFrames: number;
   batches: number;
   writeErrors: number;
-  /** Batch sizes: index = frames in the batch. */
+  /** Read batch sizes: index = frames in the batch. */
   batchSizes: number[];
+  /** Write batch sizes: index = frames written from one batch. */
+  writeBatchSizes: number[];
 }
 
 /** A link-local next hop "behind" the TAP: routes point at it, frames from the TAP carry its MAC. */
 export const NEXT_HOP_MAC = "02:74:76:00:00:fe";
 
 export class TapDatapath {
-  readonly stats: DatapathStats = { rxFrames: 0, txFrames: 0, batches: 0, writeErrors: 0, batchSizes: [] };
+  readonly stats: DatapathStats = { rxFrames: 0, txFrames: 0, batches: 0, writeErrors: 0, batchSizes: [], writeBatchSizes: [] };
   private stopRead: (() => void) | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly mask = verdictMask("PASS", "TX", "REPLY");
@@ -31,6 +33,7 @@ export class TapDatapath {
     this.tapMac = tap.macBytes;
     this.hopMac = Uint8Array.from(NEXT_HOP_MAC.split(":").map((h) => parseInt(h, 16)));
     this.stats.batchSizes = new Array(dp.batchMax + 1).fill(0);
+    this.stats.writeBatchSizes = new Array(dp.batchMax + 1).fill(0);
   }
 
   /** Seconds on the dataplane's clock (monotonic since start, offset so it is never 0). */
@@ -67,6 +70,7 @@ export class TapDatapath {
       this.stats.writeErrors += w.errors + w.short;
       this.stats.batches++;
       this.stats.batchSizes[n]!++;
+      this.stats.writeBatchSizes[w.written]!++;
       if (n < this.dp.batchMax) return;
     }
   }

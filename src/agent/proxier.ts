@@ -16,6 +16,10 @@ export interface ProxierOptions {
   log?: (line: string) => void;
   /** Called after every sync with its duration (ms) and whether it was full. */
   onSync?: (ms: number, full: boolean, ok: boolean) => void;
+  /** A change arrived and waits for a sync. */
+  onQueued?: () => void;
+  /** A service's ports were (re)programmed from `service` (undefined: it is gone). */
+  onServiceApplied?: (name: string, service: Service | undefined, models: ServicePortModel[]) => void;
 }
 
 export class Proxier {
@@ -69,6 +73,7 @@ export class Proxier {
 
   /** Schedules a sync no sooner than minSyncIntervalMs after the previous one. */
   private schedule(): void {
+    this.opts.onQueued?.();
     if (this.timer) return;
     const wait = Math.max(0, this.lastSync + this.minInterval - Date.now());
     this.timer = setTimeout(() => {
@@ -124,5 +129,6 @@ export class Proxier {
     for (const m of models) this.prog.upsertIfChanged(m);
     if (now.size) this.portsBySvc.set(name, now);
     else this.portsBySvc.delete(name);
+    this.opts.onServiceApplied?.(name, st.service as unknown as Service | undefined, models);
   }
 }

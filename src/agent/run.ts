@@ -14,11 +14,17 @@ import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
 import { StaticSource } from "./static-source.js";
 import type { ObjectSource } from "../store/watch.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
+import { HealthCheckServers, HealthCheckTargets, ProxyHealth, healthCheckTarget, startHealthz } from "./healthcheck.js";
+import { createMetrics } from "./metrics.js";
+import { startAdmin, parseBindAddress } from "./admin.js";
+import { portView } from "./views.js";
+import type { Service } from "../store/types.js";
 
 export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP --manifests FILE|DIR
            [--pod-cidr CIDR] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
-           [--max-conntrack N] [-v]`;
+           [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
+           [--healthcheck-address IP] [-v]`;
 
 function inCidr(ip: string, cidr: string): boolean {
   const [a, l] = cidr.split("/");
@@ -41,6 +47,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       manifests: { type: "string" }, "pod-cidr": { type: "string" }, "service-cidr": { type: "string" },
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
+      "admin-address": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
       verbose: { type: "boolean", short: "v" },
     },
   });
@@ -71,6 +78,16 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   const nodePortIfaces = values["nodeport-iface"]?.split(",").filter(Boolean) ?? interfacesExcept(["lo", tap.name]);
   const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"], log: values.verbose ? log : undefined });
   const datapath = new TapDatapath(dp, tap);
+  const nodeName = values["node-name"]!;
+  const programmerView = () => prog.programmed().map((p) => portView(p.model, p.svcId));
+  const health = new ProxyHealth();
+  const metrics = createMetrics({ dp, programmerView, datapathStats: () => datapath.stats });
+  const hcTargets = new HealthCheckTargets();
+  const healthChecks = new HealthCheckServers({
+    host: values["healthcheck-address"] ?? "0.0.0.0",
+    proxyHealthy: () => health.isHealthy(),
+    onError: (e) => log(`health check: ${e.message}`),
+  });
   let proxier: Proxier | null = null;
   let stopping = false;
   const shutdown = (code: number): void => {
@@ -78,6 +95,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     stopping = true;
     datapath.stop();
     proxier?.stop();
+    void healthChecks.close();
     const errs = net.teardown();
     tap.close();
     for (const e of errs) log(`cleanup: ${e}`);
@@ -90,7 +108,12 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     net.setup();
     proxier = new Proxier(source, prog, {
       log,
+      onQueued: () => health.queued(),
+      onServiceApplied: (name, svc, models) => hcTargets.set(name, svc ? healthCheckTarget(svc as Service, models, nodeName) : null),
       onSync: (ms, full, ok) => {
+        metrics.observeSync(ms, full, ok);
+        if (ok) health.updated();
+        void healthChecks.sync(hcTargets.list());
         if (values.verbose) log(`sync ${full ? "full" : "partial"} ${ok ? "ok" : "FAILED"} in ${ms.toFixed(1)} ms`);
         const f = prog.frontendSummary();
         try {
@@ -104,6 +127,13 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     await proxier.start();
     await proxier.ready;
     datapath.start();
+    const adminAddr = parseBindAddress(values["admin-address"] ?? "127.0.0.1:10249");
+    if (adminAddr) {
+      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, ...adminAddr })
+        .then((a) => log(`tapvip: admin on ${a.url} (/ct /lb /metrics /healthz)`), (e: Error) => log(`admin server: ${e.message}`));
+    }
+    const hzAddr = parseBindAddress(values["healthz-address"] ?? "0.0.0.0:10256", "0.0.0.0");
+    if (hzAddr) await startHealthz(health, hzAddr.host, hzAddr.port).catch((e: Error) => log(`healthz: ${e.message}`));
     log(`tapvip: serving on TAP ${tap.name} (${tap.mac}), node ${values["node-name"]} ${nodeIP}`);
   } catch (e) {
     log(`tapvip: ${(e as Error).message}`);

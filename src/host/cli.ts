@@ -5,9 +5,12 @@ import { parseArgs } from "node:util";
 import { replay } from "./replay.js";
 import { runMain, RUN_USAGE } from "../agent/run.js";
 import { serveMain } from "../store/cli-serve.js";
+import { ctMain, lbMain, CT_USAGE, LB_USAGE } from "../agent/admin.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 
 const USAGE = `usage:
+  ${CT_USAGE}
+  ${LB_USAGE}
   tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--nodeport-range A-B] [--lb-pool CIDR]
   ${RUN_USAGE}
   tapvip replay --manifests <file|dir> [--node-ip IP] [--node-name NAME] [--pod-cidr CIDR]
@@ -70,6 +73,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runMain(rest);
       case "serve":
         return await serveMain(rest);
+      case "ct":
+        return await ctMain(rest);
+      case "lb":
+        return await lbMain(rest);
       case undefined:
       case "help":
       case "--help":

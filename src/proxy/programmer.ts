@@ -282,6 +282,11 @@ export class Programmer {
     return flushed;
   }
 
+  /** Every programmed service port with its id (for metrics and admin views). */
+  programmed(): Array<{ svcId: number; model: ServicePortModel }> {
+    return [...this.services.values()].map((p) => ({ svcId: p.svcId, model: p.model }));
+  }
+
   /** What the kernel must send to the dataplane: routed service addresses and NodePorts. */
   frontendSummary(): { externalIPs: Set<string>; nodePorts: Set<string> } {
     const externalIPs = new Set<string>();
