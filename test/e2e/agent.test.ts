@@ -125,6 +125,18 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
     expect(seen.has("pod1")).toBe(true);
   });
 
+  it("tapvip ct list, lb list and /metrics show the flows and services as programmed", () => {
+    curl(box.pods[2]!.ns, "http://10.96.0.10/");
+    const ct = nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), "ct", "list"]);
+    expect(ct).toMatch(/tcp +6 .*src=10\.244\.0\.18 dst=10\.96\.0\.10 sport=\d+ dport=80 src=10\.244\.0\.(10|14) dst=10\.244\.0\.18 sport=8080/);
+    const lb = nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), "lb", "list"]);
+    expect(lb).toContain("default/web:http/TCP");
+    expect(lb).toContain("10.244.0.10:8080");
+    const metrics = nsExec(box.node, ["curl", "-sS", "http://127.0.0.1:10249/metrics"]);
+    expect(metrics).toMatch(/tapvip_service_new_flows_total\{[^}]*name="web"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/tapvip_tap_rx_frames_total [1-9]/);
+  });
+
   it("stops cleanly on SIGTERM and removes what it configured", async () => {
     const exited = new Promise<number | null>((r) => agent.on("exit", (c) => r(c)));
     agent.kill("SIGTERM");
