@@ -6,12 +6,17 @@ import { replay } from "./replay.js";
 import { runMain, RUN_USAGE } from "../agent/run.js";
 import { serveMain } from "../store/cli-serve.js";
 import { ctMain, lbMain, CT_USAGE, LB_USAGE } from "../agent/admin.js";
+import { applyMain, getMain, deleteMain, describeMain } from "../cli/index.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 
 const USAGE = `usage:
   ${CT_USAGE}
   ${LB_USAGE}
   tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--nodeport-range A-B] [--lb-pool CIDR]
+  tapvip apply -f FILE|DIR|- [-n NS] [--server URL]
+  tapvip get KIND [NAME] [-n NS|-A] [-l SELECTOR] [-o wide|yaml|json|name] [--server URL]
+  tapvip delete KIND NAME [-n NS] [--grace-period N] | delete -f FILE|DIR|- [--server URL]
+  tapvip describe service NAME [-n NS] [--server URL]
   ${RUN_USAGE}
   tapvip replay --manifests <file|dir> [--node-ip IP] [--node-name NAME] [--pod-cidr CIDR]
                 [--service-cidr CIDR] [--seed N] [--algorithm ALG] [--no-swap-macs]
@@ -77,6 +82,14 @@ export async function main(argv: string[]): Promise<number> {
         return await ctMain(rest);
       case "lb":
         return await lbMain(rest);
+      case "apply":
+        return await applyMain(rest);
+      case "get":
+        return await getMain(rest);
+      case "delete":
+        return await deleteMain(rest);
+      case "describe":
+        return await describeMain(rest);
       case undefined:
       case "help":
       case "--help":

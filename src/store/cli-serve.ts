@@ -1,12 +1,14 @@
 // `tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--nodeport-range A-B]
 //  [--lb-pool CIDR] [--token-file F --tls-cert F --tls-key F] [--durability full|normal]`
-// Runs the store and the Kubernetes-compatible API alone (no dataplane). Prints the listen URL;
-// SIGINT/SIGTERM close the API (ending watches) and the store cleanly.
+// Runs the store, the Kubernetes-compatible API and the controller manager (endpoint controllers,
+// events) alone (no dataplane). Prints the listen URL; SIGINT/SIGTERM stop the controllers, close
+// the API (ending watches) and the store cleanly.
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Registry } from "./registry.js";
 import { ApiServer } from "./api/server.js";
+import { ControllerManager } from "./controller-manager.js";
 
 export const SERVE_USAGE = `usage: tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR]
                     [--nodeport-range A-B] [--lb-pool CIDR]
@@ -32,6 +34,8 @@ export function parseListen(s: string): { host: string; port: number } {
 export interface ServeHandle {
   registry: Registry;
   server: ApiServer;
+  /** The controller manager (absent with controllers: false). */
+  controllers?: ControllerManager;
   url: string;
   close(): Promise<void>;
 }
@@ -45,6 +49,10 @@ export interface ServeOptions {
   token?: string;
   tls?: { cert: string | Buffer; key: string | Buffer };
   durability?: "full" | "normal";
+  /** Run the controller manager (endpoint controllers, events). Default true. */
+  controllers?: boolean;
+  /** Controller coalescing window, ms (default 10). */
+  controllerBatchMs?: number;
   log?: (line: string) => void;
 }
 
@@ -58,10 +66,26 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     store: { durability: o.durability ?? "full" },
   });
   let server: ApiServer;
+  let controllers: ControllerManager | undefined;
   try {
     server = new ApiServer({ registry, host, port, token: o.token, tls: o.tls, log: o.log });
     await server.listen();
+    if (o.controllers ?? true) {
+      controllers = new ControllerManager({
+        source: registry,
+        writer: registry,
+        lbPool: o.lbPool,
+        repairReport: registry.repairReport,
+        batchMs: o.controllerBatchMs,
+        log: o.log ?? ((l) => process.stderr.write(`${l}\n`)),
+      });
+      await controllers.start();
+    }
   } catch (e) {
+    if (controllers) {
+      controllers.stop();
+      await server!.close().catch(() => undefined);
+    }
     registry.close();
     throw e;
   }
@@ -69,10 +93,12 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   return {
     registry,
     server,
+    controllers,
     url: server.url,
     async close() {
       if (closed) return;
       closed = true;
+      controllers?.stop();
       await server.close();
       registry.close();
     },

@@ -55,6 +55,7 @@ import {
   type WatchOptions,
 } from "./watch.js";
 import { applyPatch, PatchError, type PatchType } from "./api/patch.js";
+import { podDeletionPlan, podDueForRemoval } from "./controllers/pods.js";
 
 // ------------------------------------------------------------------ kinds
 
@@ -71,7 +72,7 @@ export interface Node {
   };
 }
 
-export type Kind = "Namespace" | "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node";
+export type Kind = "Namespace" | "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Event";
 
 export interface KindInfo {
   kind: Kind;
@@ -96,6 +97,9 @@ export const KINDS: Readonly<Record<Kind, KindInfo>> = {
   EndpointSlice: info("EndpointSlice", "discovery.k8s.io", "endpointslices", true, [], [], true),
   Pod: info("Pod", "", "pods", true, ["po"], ["status"], false),
   Node: info("Node", "", "nodes", false, ["no"], ["status"], false),
+  // core/v1 Events: written by the controller manager (allocation failures, controller errors),
+  // read by `tapvip describe` and `kubectl get events`.
+  Event: info("Event", "", "events", true, ["ev"], [], false),
 };
 
 function info(
@@ -730,7 +734,11 @@ export class Registry implements ObjectSource {
     const prepared = this.prepare(info.kind, next, old, op, subresource === "status");
     if (!deepEqual(specOf(prepared), specOf(old))) prepared.metadata.generation = (oldMeta.generation ?? 1) + 1;
     if (deepEqual(prepared, old)) return old; // no-op: no new resourceVersion, no event
-    return this.store.put(prepared, "MODIFIED", old);
+    const out = this.store.put(prepared, "MODIFIED", old);
+    if (info.kind === "Pod" && nm.deletionTimestamp && podDueForRemoval(out as unknown as Pod, this.clock ? this.clock() : new Date())) {
+      return this.deleteNow(out, op); // the last finalizer of a pod past its grace period is gone
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- patch
@@ -802,21 +810,17 @@ export class Registry implements ObjectSource {
         return out as T;
       }
       if (kind === "Pod") {
-        const pod = old as unknown as Pod;
-        const grace = opts.gracePeriodSeconds ?? (pod.spec?.terminationGracePeriodSeconds as number | undefined) ?? 30;
-        const terminal = pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed" || !pod.spec?.nodeName;
-        if (grace > 0 && !terminal) {
-          const meta = pod.metadata;
-          const at = new Date((this.clock ? this.clock() : new Date()).getTime() + grace * 1000);
-          if (meta.deletionTimestamp && Date.parse(meta.deletionTimestamp) <= at.getTime()) return old as T;
-          const next = structuredClone(old);
-          const nm = next.metadata as ObjectMeta;
-          nm.deletionTimestamp = at.toISOString().replace(/\.\d{3}Z$/, "Z");
-          nm.deletionGracePeriodSeconds = grace;
-          const out = this.store.put(next, "MODIFIED", old);
-          if (!opts.dryRun) this.scheduleGrace(ns, name, nm.uid ?? "", grace * 1000);
-          return out as T;
-        }
+        // Graceful deletion (upstream CheckGracefulDelete + BeforeDelete, as podDeletionPlan):
+        // the pod is marked terminating (deletionTimestamp = now + grace) and removed when the
+        // grace period ends (timer below, resumed at start-up); a shorter grace period moves the
+        // deadline earlier; finalizers hold the marked pod until they are cleared.
+        const nowMs = (this.clock ? this.clock() : new Date()).getTime();
+        const plan = podDeletionPlan(old as unknown as Pod, nowMs, { gracePeriodSeconds: opts.gracePeriodSeconds });
+        if (plan.removeNow && !plan.blockedByFinalizers) return this.deleteNow(old, op) as T;
+        if (!plan.update) return old as T;
+        const out = this.store.put(plan.update as unknown as AnyObject, "MODIFIED", old);
+        if (!opts.dryRun && !plan.removeNow) this.scheduleGrace(ns, name, old.metadata.uid ?? "", Date.parse(plan.removeAt) - nowMs);
+        return out as T;
       }
       return this.deleteNow(old, op) as T;
     });
@@ -896,10 +900,12 @@ export class Registry implements ObjectSource {
     this.graceTimers.set(key, t);
   }
 
+  /** Removes the terminating pod (its grace period has run out) unless finalizers still hold it. */
   private finishPodDeletion(ns: string, name: string, uid: string): void {
     this.write(false, (op) => {
       const cur = this.store.get("Pod", ns, name);
-      if (cur && cur.metadata.uid === uid && (cur.metadata as ObjectMeta).deletionTimestamp) this.deleteNow(cur, op);
+      const meta = cur?.metadata as ObjectMeta | undefined;
+      if (cur && cur.metadata.uid === uid && meta?.deletionTimestamp && (meta.finalizers ?? []).length === 0) this.deleteNow(cur, op);
     });
   }
 
@@ -907,8 +913,7 @@ export class Registry implements ObjectSource {
   sweepTerminatingPods(at: Date = this.clock ? this.clock() : new Date()): number {
     let n = 0;
     for (const p of this.store.list("Pod")) {
-      const ts = (p.metadata as ObjectMeta).deletionTimestamp;
-      if (ts && Date.parse(ts) <= at.getTime()) {
+      if (podDueForRemoval(p as unknown as Pod, at)) {
         this.finishPodDeletion(p.metadata.namespace ?? "", p.metadata.name ?? "", p.metadata.uid ?? "");
         n++;
       }
@@ -966,6 +971,16 @@ export class Registry implements ObjectSource {
       }
       case "Pod":
         return this.preparePod(obj as unknown as Pod) as unknown as AnyObject;
+      case "Event": {
+        const errs = validateObjectMeta(obj.metadata as ObjectMeta, true, isDNS1123Subdomain);
+        const inv = obj.involvedObject;
+        if (!inv || typeof inv !== "object" || Array.isArray(inv)) errs.push(fieldErrors.required("involvedObject"));
+        if (obj.type !== undefined && obj.type !== "Normal" && obj.type !== "Warning") {
+          errs.push(fieldErrors.notSupported("type", obj.type, ["Normal", "Warning"]));
+        }
+        if (errs.length) throw statusErrors.invalid("Event", name, errs);
+        return obj;
+      }
       case "Node": {
         const node = obj as unknown as Node;
         const errs = validateObjectMeta(node.metadata, false, isDNS1123Subdomain);
