@@ -12,6 +12,8 @@ import { Proxier } from "./proxier.js";
 import { TapDatapath } from "./datapath.js";
 import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
 import { StaticSource } from "./static-source.js";
+import { startServe, type ServeHandle } from "../store/cli-serve.js";
+import { ApiClient } from "../store/client.js";
 import type { ObjectSource } from "../store/watch.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 import { HealthCheckServers, HealthCheckTargets, ProxyHealth, healthCheckTarget, startHealthz } from "./healthcheck.js";
@@ -20,7 +22,10 @@ import { startAdmin, parseBindAddress } from "./admin.js";
 import { portView } from "./views.js";
 import type { Service } from "../store/types.js";
 
-export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP --manifests FILE|DIR
+export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
+           [--data DIR] [--listen ADDR:PORT] [--nodeport-range A-B] [--lb-pool CIDR]   (embedded store + API, the default)
+           [--server URL]                                                               (or: objects from a remote tapvip API)
+           [--manifests FILE|DIR]                                                       (or: a fixed set of objects)
            [--pod-cidr CIDR] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
@@ -45,13 +50,15 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     options: {
       tap: { type: "string" }, "node-name": { type: "string" }, "node-ip": { type: "string" },
       manifests: { type: "string" }, "pod-cidr": { type: "string" }, "service-cidr": { type: "string" },
+      data: { type: "string" }, listen: { type: "string" }, "nodeport-range": { type: "string" }, "lb-pool": { type: "string" },
+      server: { type: "string" },
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
       "admin-address": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
       verbose: { type: "boolean", short: "v" },
     },
   });
-  for (const f of ["tap", "node-name", "node-ip", "manifests"] as const) {
+  for (const f of ["tap", "node-name", "node-ip"] as const) {
     if (!values[f]) throw new Error(`run: --${f} is required\n${RUN_USAGE}`);
   }
   const nodeIP = values["node-ip"]!;
@@ -61,8 +68,22 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   const npCidrs = values["nodeport-addresses"]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
   const nodePortAddrs = [nodeIP].filter((ip) => (npCidrs.length === 0 ? !ip.startsWith("127.") : npCidrs.some((c) => inCidr(ip, c))));
 
-  const objs = await loadObjects(values.manifests!, { serviceCIDR, note: log });
-  const source: ObjectSource = new StaticSource(objs);
+  if ([values.manifests, values.server].filter(Boolean).length > 1) throw new Error("run: --manifests and --server exclude each other");
+  // Where objects come from: a fixed set, a remote API, or (default) the embedded store.
+  let serve: ServeHandle | null = null;
+  let source: ObjectSource;
+  if (values.manifests) {
+    source = new StaticSource(await loadObjects(values.manifests, { serviceCIDR, note: log }));
+  } else if (values.server) {
+    source = new ApiClient(values.server);
+  } else {
+    serve = await startServe({
+      data: values.data ?? "/var/lib/tapvip", listen: values.listen, serviceCIDR,
+      nodePortRange: values["nodeport-range"], lbPool: values["lb-pool"], log,
+    });
+    source = serve.registry;
+    log(`tapvip: API on ${serve.url} (data ${values.data ?? "/var/lib/tapvip"})`);
+  }
   const dp = new Dataplane({
     seed: values.seed ? Number(values.seed) : undefined,
     batchMax: 64,
@@ -100,7 +121,8 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     tap.close();
     for (const e of errs) log(`cleanup: ${e}`);
     log(`tapvip: stopped (rx ${datapath.stats.rxFrames} frames, tx ${datapath.stats.txFrames})`);
-    process.exit(code);
+    const closing = serve ? serve.close() : Promise.resolve();
+    void closing.catch((e: Error) => log(`cleanup: ${e.message}`)).finally(() => process.exit(code));
   };
   process.on("SIGINT", () => shutdown(0));
   process.on("SIGTERM", () => shutdown(0));
