@@ -1,21 +1,22 @@
 // The main job: a Kubernetes node in a box. Builds namespaces (a node, three MyApp pods, a
-// client pod, an external client), starts `tapvip run` on a TAP in the node with the seed's
-// Service examples (examples/seed-services.yaml) and the EndpointSlices the endpoint
-// controller derives from the pods, drives real traffic at every Service type, prints how
-// it was spread over the backends, and removes everything — also on Ctrl-C or failure.
+// client pod, an external client), starts `tapvip run` on a TAP in the node with its embedded
+// store, applies the seed's Service examples (examples/seed-services.yaml) and the pods through
+// the API with `tapvip apply` (the endpoint controller turns the pods into EndpointSlices),
+// drives real traffic at every Service type, prints how it was spread over the backends and
+// the dataplane's view, and removes everything — also on Ctrl-C or failure.
 
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { stringify } from "yaml";
 import { cleanupAll, nsExec, nsSpawn, netnsUnavailable, sweepStale } from "../host/netns.js";
-import { loadObjects } from "../host/objects.js";
-import { desiredEndpointSlices } from "../store/controllers/endpointslices.js";
-import type { Pod as PodObject, Service, KubeObject } from "../store/types.js";
+import type { Pod as PodObject, Service } from "../store/types.js";
 import { buildBox, startServer, waitForOutput, NODE_IP, type Pod } from "./topology.js";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 const SERVICE_CIDR = "10.0.0.0/16"; // contains the seed's pinned 10.0.171.239
+const LB_POOL = "192.0.2.112/28"; // LoadBalancer ingress addresses (documentation range)
+const API = "http://127.0.0.1:16443"; // the embedded API, on the node namespace's loopback
 
 function podObject(p: Pod): PodObject {
   return {
@@ -48,34 +49,36 @@ async function main(): Promise<number> {
   for (const p of backends) await waitForOutput(startServer(p, [9376, 9377, 80], [9376]), "ready", 10_000);
   for (const p of box.pods) console.log(`   pod ${p.name.padEnd(8)} ${p.ip}`);
 
-  // The Services as the API would store them (defaulted, validated, clusterIPs allocated), and
-  // the EndpointSlices the endpoint controller derives from the pods.
+  console.log(`== starting tapvip run in the node (node IP ${NODE_IP}, service CIDR ${SERVICE_CIDR}, LB pool ${LB_POOL})`);
   const dir = mkdtempSync(join(tmpdir(), "tapvip-demo-"));
-  const objs = await loadObjects(join(ROOT, "examples/seed-services.yaml"), { serviceCIDR: SERVICE_CIDR, seed: 7 });
-  const pods = backends.map(podObject);
-  const slices: KubeObject[] = [];
-  for (const o of objs) {
-    if (o.kind !== "Service") continue;
-    const d = desiredEndpointSlices(o, pods, [], { nameGenerator: (g) => `${g}demo` });
-    slices.push(...d.create, ...d.update);
-  }
-  const file = join(dir, "objects.yaml");
-  writeFileSync(file, [...objs, ...slices].map((o) => stringify(o)).join("---\n"));
-  const svc = (name: string, ns = "default") => objs.find((o): o is Service => o.kind === "Service" && o.metadata.name === name && (o.metadata.namespace ?? "default") === ns)!;
-
-  console.log(`== starting tapvip run in the node (node IP ${NODE_IP}, service CIDR ${SERVICE_CIDR})`);
   const agent = nsSpawn(box.node, ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tapvip0", "--node-name", "node-a",
-    "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--service-cidr", SERVICE_CIDR, "--manifests", file, "--nodeport-iface", box.nodeExtIf]);
+    "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--service-cidr", SERVICE_CIDR, "--lb-pool", LB_POOL,
+    "--data", join(dir, "data"), "--listen", "127.0.0.1:16443", "--nodeport-iface", box.nodeExtIf]);
   let agentLog = "";
   agent.stderr?.on("data", (d) => (agentLog += d.toString()));
-  await waitForOutput(agent, "serving on TAP", 20_000);
+  await waitForOutput(agent, "serving on TAP", 30_000);
   console.log(agentLog.trim().split("\n").map((l) => `   ${l}`).join("\n"));
+  const tapvip = (...args: string[]) => nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), ...args, "--server", API]);
+
+  console.log("\n== tapvip apply -f examples/seed-services.yaml, and the three MyApp pods");
+  console.log(tapvip("apply", "-f", join(ROOT, "examples/seed-services.yaml")).trim().split("\n").map((l) => `   ${l}`).join("\n"));
+  const podsFile = join(dir, "pods.yaml");
+  writeFileSync(podsFile, backends.map((p) => stringify(podObject(p))).join("---\n"));
+  console.log(tapvip("apply", "-f", podsFile).trim().split("\n").map((l) => `   ${l}`).join("\n"));
+  console.log("\n== tapvip get services -A");
+  console.log(tapvip("get", "services", "-A").trim().split("\n").map((l) => `   ${l}`).join("\n"));
+  const svcs = JSON.parse(tapvip("get", "services", "-A", "-o", "json")).items as Service[];
+  const svc = (name: string, ns = "default") => svcs.find((o) => o.metadata.name === name && (o.metadata.namespace ?? "default") === ns)!;
+  const lbIP = svc("my-service-lb").status?.loadBalancer?.ingress?.[0]?.ip ?? "none";
+  // The endpoint controller and the agent work asynchronously: wait until the first Service answers.
+  const first = `http://${svc("my-service").spec!.clusterIP}/`;
+  for (let i = 0; i < 100 && curl(client.ns, first).startsWith("error"); i++) await new Promise((r) => setTimeout(r, 100));
 
   const runs: Array<{ what: string; ns: string; url: string }> = [
     { what: `ClusterIP my-service ${svc("my-service").spec!.clusterIP}:80 (from the client pod)`, ns: client.ns, url: `http://${svc("my-service").spec!.clusterIP}/` },
     { what: `multi-port my-service-multiport :443 → 9377 (from the client pod)`, ns: client.ns, url: `http://${svc("my-service-multiport").spec!.clusterIP}:443/` },
     { what: `NodePort my-service-nodeport ${NODE_IP}:30007 (from outside)`, ns: box.ext, url: `http://${NODE_IP}:30007/` },
-    { what: `LoadBalancer my-service-lb 192.0.2.127:80 (from outside)`, ns: box.ext, url: "http://192.0.2.127/" },
+    { what: `LoadBalancer my-service-lb ${lbIP}:80 (from outside; the LB pool assigned it)`, ns: box.ext, url: `http://${lbIP}/` },
     { what: `externalIPs my-service-externalip 203.0.113.80:80 (from outside)`, ns: box.ext, url: "http://203.0.113.80/" },
     { what: `hairpin: myapp-1 to my-service (itself among the backends)`, ns: backends[0]!.ns, url: `http://${svc("my-service").spec!.clusterIP}/` },
   ];
@@ -93,6 +96,14 @@ async function main(): Promise<number> {
     console.log(`   ${r.what}\n      ${dist}`);
   }
   console.log(`   not proxied: prod/my-service (ExternalName → ${svc("my-service", "prod").spec!.externalName})`);
+
+  console.log("\n== the dataplane's view: tapvip lb list (admin endpoint of the agent)");
+  console.log(nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), "lb", "list"]).trim().split("\n").map((l) => `   ${l}`).join("\n"));
+  const metrics = nsExec(box.node, ["curl", "-sS", "http://127.0.0.1:10249/metrics"]);
+  console.log("\n== counters (from /metrics)");
+  for (const l of metrics.split("\n")) {
+    if (/^tapvip_(service_new_flows_total|frames_total\{[^}]*\} [1-9]|conntrack_entries |tap_rx_frames_total|tap_tx_frames_total)/.test(l)) console.log(`   ${l}`);
+  }
 
   const exited = new Promise<number | null>((res) => agent.on("exit", (c) => res(c)));
   agent.kill("SIGTERM");
