@@ -42,6 +42,8 @@ export interface AdminOptions {
   host?: string;
   /** Default 10249; 0 picks a free port. */
   port?: number;
+  /** GET /capture (captureHandler from capture.ts). */
+  capture?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export interface AdminServer {
@@ -92,6 +94,10 @@ async function handle(opts: AdminOptions, req: IncomingMessage, res: ServerRespo
     res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(body), ...extra });
     res.end(req.method === "HEAD" ? undefined : body);
   };
+  if (u.pathname === "/capture") {
+    if (!opts.capture) return send(404, TEXT, "capture is not enabled\n");
+    return opts.capture(req, res);
+  }
   switch (u.pathname) {
     case "/ct":
     case "/lb": {

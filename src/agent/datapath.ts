@@ -5,6 +5,7 @@
 
 import type { Dataplane } from "../maps/dataplane.js";
 import { Tap, verdictMask, DESC_SIZE } from "../host/tap.js";
+import type { CaptureTap } from "./capture.js";
 
 export interface DatapathStats {
   rxFrames: number;
@@ -29,7 +30,7 @@ export class TapDatapath {
   private readonly hopMac: Uint8Array;
   private readonly t0 = Date.now();
 
-  constructor(private readonly dp: Dataplane, private readonly tap: Tap) {
+  constructor(private readonly dp: Dataplane, private readonly tap: Tap, private readonly capture?: CaptureTap) {
     this.tapMac = tap.macBytes;
     this.hopMac = Uint8Array.from(NEXT_HOP_MAC.split(":").map((h) => parseInt(h, 16)));
     this.stats.batchSizes = new Array(dp.batchMax + 1).fill(0);
@@ -62,8 +63,11 @@ export class TapDatapath {
     for (;;) {
       const n = this.tap.readBatch(x.memory, descs, this.dp.batchMax, frames, this.dp.frameCap);
       if (n === 0) return;
+      const cap = this.capture;
+      if (cap?.active) cap.pre(x.memory, descs, n);
       x.processBatch(descs, n, this.now());
       this.fixMacs(descs, n);
+      if (cap?.active) cap.post(x.memory, descs, n, this.mask);
       const w = this.tap.writeBatch(x.memory, descs, n, this.mask);
       this.stats.rxFrames += n;
       this.stats.txFrames += w.written;

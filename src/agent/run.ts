@@ -14,6 +14,11 @@ import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
 import { StaticSource } from "./static-source.js";
 import { startServe, type ServeHandle } from "../store/cli-serve.js";
 import { ApiClient } from "../store/client.js";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { ReadinessProber, podStatusWriter } from "./probes.js";
+import { saveState, restoreState } from "./state.js";
+import { CaptureTap, captureHandler } from "./capture.js";
 import type { ObjectSource } from "../store/watch.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 import { HealthCheckServers, HealthCheckTargets, ProxyHealth, healthCheckTarget, startHealthz } from "./healthcheck.js";
@@ -29,7 +34,7 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--pod-cidr CIDR] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
-           [--healthcheck-address IP] [-v]`;
+           [--healthcheck-address IP] [--state-file FILE|off] [-v]`;
 
 function inCidr(ip: string, cidr: string): boolean {
   const [a, l] = cidr.split("/");
@@ -54,7 +59,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       server: { type: "string" },
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
-      "admin-address": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
+      "admin-address": { type: "string" }, "state-file": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
       verbose: { type: "boolean", short: "v" },
     },
   });
@@ -98,7 +103,11 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   const tap = Tap.open(values.tap!, { up: true });
   const nodePortIfaces = values["nodeport-iface"]?.split(",").filter(Boolean) ?? interfacesExcept(["lo", tap.name]);
   const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"], log: values.verbose ? log : undefined });
-  const datapath = new TapDatapath(dp, tap);
+  const stateFile = values["state-file"] === "off" ? null : (values["state-file"] ?? `${values.data ?? "/var/lib/tapvip"}/agent-state.bin`);
+  const capture = new CaptureTap();
+  const datapath = new TapDatapath(dp, tap, capture);
+  let prober: ReadinessProber | null = null;
+  let serving = false;
   const nodeName = values["node-name"]!;
   const programmerView = () => prog.programmed().map((p) => portView(p.model, p.svcId));
   const health = new ProxyHealth();
@@ -115,6 +124,17 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     if (stopping) return;
     stopping = true;
     datapath.stop();
+    prober?.stop();
+    // Graceful restart: conntrack, affinity and SNAT survive into the next start.
+    if (serving && stateFile) {
+      try {
+        mkdirSync(dirname(stateFile), { recursive: true });
+        const st = saveState(dp, stateFile, { now: datapath.now() });
+        log(`tapvip: saved ${st.conntrack} conntrack, ${st.affinity} affinity, ${st.snat} SNAT entries to ${stateFile}`);
+      } catch (e) {
+        log(`cleanup: ${(e as Error).message}`);
+      }
+    }
     proxier?.stop();
     void healthChecks.close();
     const errs = net.teardown();
@@ -148,11 +168,18 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     });
     await proxier.start();
     await proxier.ready;
+    if (stateFile) restoreState(dp, stateFile, { now: datapath.now(), ids: prog, log });
     datapath.start();
+    serving = true;
+    const podApi = serve ? serve.registry : values.server ? (source as ApiClient) : null;
+    if (podApi) {
+      prober = new ReadinessProber({ nodeName, source, writer: podStatusWriter(podApi), log });
+      await prober.start();
+    } else log("tapvip: readiness probes off (--manifests is a fixed set of objects)");
     const adminAddr = parseBindAddress(values["admin-address"] ?? "127.0.0.1:10249");
     if (adminAddr) {
-      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, ...adminAddr })
-        .then((a) => log(`tapvip: admin on ${a.url} (/ct /lb /metrics /healthz)`), (e: Error) => log(`admin server: ${e.message}`));
+      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, capture: captureHandler(capture, { log }), ...adminAddr })
+        .then((a) => log(`tapvip: admin on ${a.url} (/ct /lb /metrics /healthz /capture)`), (e: Error) => log(`admin server: ${e.message}`));
     }
     const hzAddr = parseBindAddress(values["healthz-address"] ?? "0.0.0.0:10256", "0.0.0.0");
     if (hzAddr) await startHealthz(health, hzAddr.host, hzAddr.port).catch((e: Error) => log(`healthz: ${e.message}`));

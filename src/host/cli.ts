@@ -6,10 +6,12 @@ import { replay } from "./replay.js";
 import { runMain, RUN_USAGE } from "../agent/run.js";
 import { serveMain } from "../store/cli-serve.js";
 import { ctMain, lbMain, CT_USAGE, LB_USAGE } from "../agent/admin.js";
+import { captureMain, CAPTURE_USAGE } from "../agent/capture.js";
 import { applyMain, getMain, deleteMain, describeMain } from "../cli/index.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 
 const USAGE = `usage:
+  ${CAPTURE_USAGE}
   ${CT_USAGE}
   ${LB_USAGE}
   tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--nodeport-range A-B] [--lb-pool CIDR]
@@ -80,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveMain(rest);
       case "ct":
         return await ctMain(rest);
+      case "capture":
+        return await captureMain(rest);
       case "lb":
         return await lbMain(rest);
       case "apply":
