@@ -5,7 +5,7 @@
 
 import {
   hashFind, hashInsert, hashRemoveAt, hashSlot, slotKey, slotValue, hashDelete,
-  keyBuf, evictPending, evictedKey, evictedValue, arrayElem, mapCapacity,
+  keyBuf, evictPending, copyWords, evictedKey, evictedValue, arrayElem, mapCapacity,
 } from "./maps/engine";
 import * as E from "./maps/engine";
 import {
@@ -93,8 +93,8 @@ function releaseHeld(k: usize, v: usize): void {
 /** Removes the entry in slot idx, its peer entry, and what they held. */
 export function ctRemoveAt(idx: u32): void {
   const s = hashSlot(conntrack_id, idx);
-  memory.copy(scratchKey, slotKey(s), 16);
-  memory.copy(scratchVal, slotValue(conntrack_id, s), 32);
+  copyWords(scratchKey, slotKey(s), 16);
+  copyWords(scratchVal, slotValue(conntrack_id, s), 32);
   hashRemoveAt(conntrack_id, idx);
   releaseAndDropPeer(scratchKey, scratchVal);
 }
@@ -108,7 +108,7 @@ function releaseAndDropPeer(k: usize, v: usize): void {
   const pv = slotValue(conntrack_id, ps);
   // Only the true peer: it must point back at this entry's direction.
   if ((<u32>load<u8>(pv, V_FLAGS) & CT_REPLY) == (<u32>load<u8>(v, V_FLAGS) & CT_REPLY)) return;
-  memory.copy(scratchVal, pv, 32);
+  copyWords(scratchVal, pv, 32);
   hashRemoveAt(conntrack_id, <u32>j);
   releaseHeld(peerKey, scratchVal);
 }
@@ -117,8 +117,8 @@ function releaseAndDropPeer(k: usize, v: usize): void {
 export function ctAfterInsert(): void {
   if (!evictPending) return;
   E.evictPending = false;
-  memory.copy(scratchKey, evictedKey, 16);
-  memory.copy(scratchVal, evictedValue, 32);
+  copyWords(scratchKey, evictedKey, 16);
+  copyWords(scratchVal, evictedValue, 32);
   releaseAndDropPeer(scratchKey, scratchVal);
 }
 
@@ -139,7 +139,7 @@ function adoptPeerLifetime(k: usize, v: usize, now: u32): bool {
 
 /** Value pointer of a live entry for key k, or 0. An expired flow found is removed. */
 export function ctLookup(k: usize, now: u32): usize {
-  const i = hashFind(conntrack_id, k);
+  const i = E.hashFindInline(conntrack_id, k);
   if (i < 0) return 0;
   const s = hashSlot(conntrack_id, <u32>i);
   const v = slotValue(conntrack_id, s);

@@ -161,17 +161,38 @@ export function mapSlotSize(id: u32): u32 { return load<u32>(desc(id), D_SLOT); 
   return h * 5 + 0xe6546b64;
 }
 
-/** murmur3-style hash of `words` u32 words at p, seeded per dataplane instance. */
-export function hashWords(p: usize, words: u32, seed: u32): u32 {
-  let h = seed;
-  for (let i: u32 = 0; i < words; i++) h = mix(h, load<u32>(p + (<usize>i << 2)));
-  h ^= words << 2;
+// @ts-ignore: decorator
+@inline function fmix(h: u32, bytes: u32): u32 {
+  h ^= bytes;
   h ^= h >>> 16;
   h *= 0x85ebca6b;
   h ^= h >>> 13;
   h *= 0xc2b2ae35;
   h ^= h >>> 16;
   return h;
+}
+
+/** murmur3-style hash of `words` u32 words at p, seeded per dataplane instance. */
+export function hashWords(p: usize, words: u32, seed: u32): u32 {
+  let h = seed;
+  for (let i: u32 = 0; i < words; i++) h = mix(h, load<u32>(p + (<usize>i << 2)));
+  return fmix(h, words << 2);
+}
+
+/** hashWords of a 16-byte key given as its four words (unrolled, same value). */
+// @ts-ignore: decorator
+@inline export function hash16(w0: u32, w1: u32, w2: u32, w3: u32, seed: u32): u32 {
+  return fmix(mix(mix(mix(mix(seed, w0), w1), w2), w3), 16);
+}
+
+/** hashWords(p, ks / 4, seed), unrolled for the key sizes the maps use. */
+// @ts-ignore: decorator
+@inline function hashKey(p: usize, ks: u32, seed: u32): u32 {
+  if (ks == 16) return hash16(load<u32>(p), load<u32>(p, 4), load<u32>(p, 8), load<u32>(p, 12), seed);
+  if (ks == 8) return fmix(mix(mix(seed, load<u32>(p)), load<u32>(p, 4)), 8);
+  if (ks == 4) return fmix(mix(seed, load<u32>(p)), 4);
+  if (ks == 12) return fmix(mix(mix(mix(seed, load<u32>(p)), load<u32>(p, 4)), load<u32>(p, 8)), 12);
+  return hashWords(p, ks >> 2, seed);
 }
 
 // @ts-ignore: decorator
@@ -181,20 +202,47 @@ export function hashWords(p: usize, words: u32, seed: u32): u32 {
 
 // @ts-ignore: decorator
 @inline function keyEq(a: usize, b: usize, ks: u32): bool {
+  // Fixed sizes compare as whole u64/u32 words (a predictable branch, no loop).
+  if (ks == 16) return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8);
+  if (ks == 8) return load<u64>(a) == load<u64>(b);
+  if (ks == 4) return load<u32>(a) == load<u32>(b);
   for (let o: u32 = 0; o < ks; o += 4) {
     if (load<u32>(a + o) != load<u32>(b + o)) return false;
   }
   return true;
 }
 
+// Keys and values are a few words long: word loops beat memory.copy / memory.fill, which the
+// engine runs as out-of-line calls.
+// @ts-ignore: decorator
+@inline export function copyWords(dst: usize, src: usize, n: u32): void {
+  if (n == 16) {
+    store<u64>(dst, load<u64>(src));
+    store<u64>(dst, load<u64>(src, 8), 8);
+    return;
+  }
+  for (let o: usize = 0; o < <usize>n; o += 4) store<u32>(dst + o, load<u32>(src + o));
+}
+
+// @ts-ignore: decorator
+@inline function zeroWords(dst: usize, n: u32): void {
+  for (let o: usize = 0; o < <usize>n; o += 4) store<u32>(dst + o, 0);
+}
+
 /** Slot index holding `key`, or -1. */
 export function hashFind(id: u32, key: usize): i32 {
+  return hashFindInline(id, key);
+}
+
+/** hashFind, inlined into the per-packet conntrack lookup. */
+// @ts-ignore: decorator
+@inline export function hashFindInline(id: u32, key: usize): i32 {
   const d = desc(id);
   const ks = load<u32>(d, D_KEY);
   const cap = load<u32>(d, D_CAP);
   const ss = <usize>load<u32>(d, D_SLOT);
   const base = <usize>load<u32>(d, D_BASE);
-  const tag = hashWords(key, ks >> 2, hashSeed) | 1;
+  const tag = hashKey(key, ks, hashSeed) | 1;
   let i = homeOf(tag, cap);
   while (true) {
     const s = base + <usize>i * ss;
@@ -205,6 +253,13 @@ export function hashFind(id: u32, key: usize): i32 {
     if (i == cap) i = 0;
   }
   return -1;
+}
+
+/** Pointer to the home slot of a key whose tag (hash | 1) is `tag`: where its probe starts. */
+// @ts-ignore: decorator
+@inline export function hashHomeSlot(id: u32, tag: u32): usize {
+  const d = desc(id);
+  return <usize>load<u32>(d, D_BASE) + <usize>homeOf(tag, load<u32>(d, D_CAP)) * load<u32>(d, D_SLOT);
 }
 
 /** Pointer to the slot `idx` of a hash map (its tag word). */
@@ -251,7 +306,7 @@ export function hashRemoveAt(id: u32, idx: u32): void {
     // The entry at j may fill the hole at i unless its home lies cyclically in (i, j].
     const move = i <= j ? (k <= i || k > j) : (k <= i && k > j);
     if (move) {
-      memory.copy(base + <usize>i * ss, sj, ss);
+      copyWords(base + <usize>i * ss, sj, ss);
       i = j;
     }
   }
@@ -277,7 +332,7 @@ export function hashInsert(id: u32, key: usize): usize {
   const cap = load<u32>(d, D_CAP);
   const ss = load<u32>(d, D_SLOT);
   const base = <usize>load<u32>(d, D_BASE);
-  const tag = hashWords(key, ks >> 2, hashSeed) | 1;
+  const tag = hashKey(key, ks, hashSeed) | 1;
   if (load<u32>(d, D_COUNT) >= load<u32>(d, D_MAX)) {
     if (load<u32>(d, D_KIND) != KIND_LRU_HASH || load<u32>(d, D_MAX) == 0) {
       store<u32>(d, load<u32>(d, D_FULL) + 1, D_FULL);
@@ -302,8 +357,8 @@ export function hashInsert(id: u32, key: usize): usize {
       if (i == cap) i = 0;
     }
     const vsAt = base + <usize>victim * ss;
-    memory.copy(evictedKey, vsAt + SLOT_HDR, ks);
-    memory.copy(evictedValue, vsAt + SLOT_HDR + ks, vs);
+    copyWords(evictedKey, vsAt + SLOT_HDR, ks);
+    copyWords(evictedValue, vsAt + SLOT_HDR + ks, vs);
     evictPending = true;
     hashRemoveAt(id, victim);
     store<u32>(d, load<u32>(d, D_EVICTIONS) + 1, D_EVICTIONS);
@@ -314,8 +369,8 @@ export function hashInsert(id: u32, key: usize): usize {
     if (load<u32>(s) == 0) {
       store<u32>(s, tag);
       store<u32>(s, lruClock, 4);
-      memory.copy(s + SLOT_HDR, key, ks);
-      memory.fill(s + SLOT_HDR + ks, 0, vs);
+      copyWords(s + SLOT_HDR, key, ks);
+      zeroWords(s + SLOT_HDR + ks, vs);
       store<u32>(d, load<u32>(d, D_COUNT) + 1, D_COUNT);
       return s + SLOT_HDR + ks;
     }

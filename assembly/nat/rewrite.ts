@@ -10,6 +10,11 @@ import { l4CsumOffset, L4_SPORT, L4_DPORT, SCTP_CSUM } from "../wire/l4";
 
 /** Replaces the IPv4 source (which=IP_SADDR) or destination address and fixes checksums. */
 export function rewriteAddr(ip: usize, l4: usize, proto: u32, which: u32, addrRaw: u32, l4Present: bool): void {
+  rewriteAddrInline(ip, l4, proto, which, addrRaw, l4Present);
+}
+
+// @ts-ignore: decorator
+@inline function rewriteAddrInline(ip: usize, l4: usize, proto: u32, which: u32, addrRaw: u32, l4Present: bool): void {
   inFrame(ip, 20);
   const old = load<u32>(ip + which);
   if (old == addrRaw) return;
@@ -31,6 +36,11 @@ export function rewriteAddr(ip: usize, l4: usize, proto: u32, which: u32, addrRa
  * when it is present (`csumPresent` false: a quoted header cut before its checksum field).
  */
 export function rewritePort(l4: usize, proto: u32, which: u32, portRaw: u32, csumPresent: bool = true): void {
+  rewritePortInline(l4, proto, which, portRaw, csumPresent);
+}
+
+// @ts-ignore: decorator
+@inline function rewritePortInline(l4: usize, proto: u32, which: u32, portRaw: u32, csumPresent: bool): void {
   inFrame(l4 + which, 2);
   const old = load<u16>(l4 + which);
   if (<u32>old == portRaw) return;
@@ -48,15 +58,19 @@ export function rewritePort(l4: usize, proto: u32, which: u32, portRaw: u32, csu
 /** Destination NAT: (daddr, dport) := (addr, port). */
 // @ts-ignore: decorator
 @inline export function dnat(ip: usize, l4: usize, proto: u32, addrRaw: u32, portRaw: u32): void {
-  rewriteAddr(ip, l4, proto, IP_DADDR, addrRaw, true);
-  rewritePort(l4, proto, L4_DPORT, portRaw);
+  rewriteAddrPort(ip, l4, proto, IP_DADDR, L4_DPORT, addrRaw, portRaw);
 }
 
 /** Source NAT: (saddr, sport) := (addr, port). */
 // @ts-ignore: decorator
 @inline export function snat(ip: usize, l4: usize, proto: u32, addrRaw: u32, portRaw: u32): void {
-  rewriteAddr(ip, l4, proto, IP_SADDR, addrRaw, true);
-  rewritePort(l4, proto, L4_SPORT, portRaw);
+  rewriteAddrPort(ip, l4, proto, IP_SADDR, L4_SPORT, addrRaw, portRaw);
+}
+
+/** rewriteAddr then rewritePort, as one call (the per-packet NAT of the pipeline). */
+function rewriteAddrPort(ip: usize, l4: usize, proto: u32, addrWhich: u32, portWhich: u32, addrRaw: u32, portRaw: u32): void {
+  rewriteAddrInline(ip, l4, proto, addrWhich, addrRaw, true);
+  rewritePortInline(l4, proto, portWhich, portRaw, true);
 }
 
 /** Finishes an L4 rewrite: SCTP needs its CRC32c recomputed over the whole packet. */
