@@ -14,6 +14,21 @@
 //   rule pref 4242 from <pod CIDR> lookup 4242; table 4242: default via 169.254.42.2 dev TAP
 //                                                      → backend replies come back through the
 //                                                        TAP for reverse NAT
+//   rule pref 4242 from <C> lookup 4242 for each reply source CIDR C (e.g. the cluster CIDR)
+//                                                      → replies from endpoints on OTHER nodes
+//                                                        (non-local endpoints, reached through
+//                                                        the node's routes to their pod CIDRs)
+//                                                        also come back through the TAP: they
+//                                                        enter on the link to that node, not
+//                                                        from this node's pod CIDR, and would
+//                                                        otherwise be forwarded straight to the
+//                                                        client un-NATed (source = the remote
+//                                                        pod, not the VIP). Policy routing, not
+//                                                        masquerading: the client address stays
+//                                                        visible to the remote backend, as
+//                                                        with kube-proxy for pod→ClusterIP.
+//                                                        Pod-to-pod traffic without a service
+//                                                        also crosses the dataplane (PASS).
 //   tc ingress qdisc + one u32 filter per NodePort on each NodePort interface, matching
 //   dst <node IP> and the port, action mirred redirect to the TAP
 //                                                      → NodePort traffic reaches the dataplane
@@ -28,6 +43,12 @@ export interface NodeNetworkOptions {
   tap: string;
   serviceCIDR: string;
   podCIDR?: string;
+  /**
+   * More sources whose traffic is routed into the TAP (table 4242), besides podCIDR: the pod
+   * CIDRs of other nodes (or the whole cluster CIDR), so replies from non-local endpoints get
+   * their reverse NAT. Overlapping podCIDR is harmless.
+   */
+  replySourceCIDRs?: string[];
   /** Node addresses that serve NodePorts (after --nodeport-addresses). */
   nodePortAddrs: string[];
   /** Interfaces whose ingress is checked for NodePort traffic. */
@@ -97,9 +118,13 @@ export class NodeNetwork {
     this.sysctl("net.ipv4.conf.all.rp_filter", "0");
     this.doo("ip", ["route", "replace", this.o.serviceCIDR, "via", NEXT_HOP, "dev", tap], ["ip", ["route", "del", this.o.serviceCIDR, "via", NEXT_HOP, "dev", tap]]);
     this.doo("ip", ["rule", "add", "pref", String(this.table - 1), "iif", tap, "lookup", "main"], ["ip", ["rule", "del", "pref", String(this.table - 1)]]);
-    if (this.o.podCIDR) {
+    const replySources = [...new Set([...(this.o.podCIDR ? [this.o.podCIDR] : []), ...(this.o.replySourceCIDRs ?? [])])];
+    if (replySources.length > 0) {
       this.doo("ip", ["route", "replace", "default", "via", NEXT_HOP, "dev", tap, "table", String(this.table)], ["ip", ["route", "flush", "table", String(this.table)]]);
-      this.doo("ip", ["rule", "add", "pref", String(this.table), "from", this.o.podCIDR, "lookup", String(this.table)], ["ip", ["rule", "del", "pref", String(this.table)]]);
+      for (const src of replySources) {
+        const rule = ["pref", String(this.table), "from", src, "lookup", String(this.table)];
+        this.doo("ip", ["rule", "add", ...rule], ["ip", ["rule", "del", ...rule]]);
+      }
     }
     for (const dev of this.o.nodePortIfaces) {
       this.doo("tc", ["qdisc", "replace", "dev", dev, "ingress"], ["tc", ["qdisc", "del", "dev", dev, "ingress"]]);

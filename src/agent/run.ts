@@ -31,7 +31,7 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--data DIR] [--listen ADDR:PORT] [--nodeport-range A-B] [--lb-pool CIDR]   (embedded store + API, the default)
            [--server URL]                                                               (or: objects from a remote tapvip API)
            [--manifests FILE|DIR]                                                       (or: a fixed set of objects)
-           [--pod-cidr CIDR] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
+           [--pod-cidr CIDR] [--cluster-cidr CIDR,...] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
            [--healthcheck-address IP] [--state-file FILE|off] [-v]`;
@@ -59,7 +59,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       server: { type: "string" },
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
-      "admin-address": { type: "string" }, "state-file": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
+      "admin-address": { type: "string" }, "state-file": { type: "string" }, "cluster-cidr": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
       verbose: { type: "boolean", short: "v" },
     },
   });
@@ -102,7 +102,8 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
 
   const tap = Tap.open(values.tap!, { up: true });
   const nodePortIfaces = values["nodeport-iface"]?.split(",").filter(Boolean) ?? interfacesExcept(["lo", tap.name]);
-  const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"], log: values.verbose ? log : undefined });
+  const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"],
+    replySourceCIDRs: values["cluster-cidr"]?.split(",").map((c) => c.trim()).filter(Boolean), log: values.verbose ? log : undefined });
   const stateFile = values["state-file"] === "off" ? null : (values["state-file"] ?? `${values.data ?? "/var/lib/tapvip"}/agent-state.bin`);
   const capture = new CaptureTap();
   const datapath = new TapDatapath(dp, tap, capture);

@@ -3,9 +3,15 @@
 // (so pod-to-pod traffic crosses the node, as with a routed CNI), and an external client.
 // Used by the end-to-end tests and by the demo. Addresses: pods 10.244.0.0/24, the external
 // side 198.51.100.0/24 (documentation range); the node's address there is 198.51.100.1.
+//
+// addRemoteNode() adds a second "node" (node-b) behind the node: a namespace on a veth
+// (node 10.240.0.1/30 ↔ node-b 10.240.0.2/30) whose pods are addresses 10.244.1.x on its
+// loopback, reached by a route 10.244.1.0/24 via node-b in the node namespace (what a routed
+// CNI installs). Endpoints there carry nodeName "node-b": non-local for the agent.
 
-import { createNetns, vethPair, nsIp, nsSpawn } from "../host/netns.js";
+import { createNetns, vethPair, nsIp, nsSpawn, nsExec } from "../host/netns.js";
 import type { ChildProcess } from "node:child_process";
+import { join } from "node:path";
 
 export const NODE_IP = "198.51.100.1";
 export const EXTERNAL_IP = "198.51.100.2";
@@ -15,6 +21,8 @@ export interface Pod {
   ns: string;
   ip: string;
   name: string;
+  /** Address the workload binds (default 0.0.0.0); set when pods share a namespace. */
+  bind?: string;
 }
 
 export interface Box {
@@ -53,22 +61,66 @@ export function buildBox(podNames: string[]): Box {
   return { node, ext, nodeExtIf: a, pods };
 }
 
-/** A pod's workload: HTTP on `httpPort` and UDP echo on `udpPort`, both answering with the pod name. */
+export const REMOTE_NODE_NAME = "node-b";
+export const REMOTE_POD_CIDR = "10.244.1.0/24";
+const REMOTE_LINK_NODE = "10.240.0.1";
+const REMOTE_LINK_PEER = "10.240.0.2";
+
+export interface RemoteNode {
+  /** node-b's namespace (all its pods live in it, each bound to its own address). */
+  ns: string;
+  /** The node's end of the link to node-b. */
+  nodeIf: string;
+  /** Pod i gets 10.244.1.(4i+10). */
+  pods: Pod[];
+}
+
+/**
+ * Adds node-b behind the box's node (see the header). Replies from node-b's pods enter the
+ * node on `nodeIf`, not from the pod CIDR: they reach the TAP only if the agent's reply rule
+ * covers REMOTE_POD_CIDR as well (NodeNetworkOptions.replySourceCIDRs).
+ */
+export function addRemoteNode(box: Box, podNames: string[]): RemoteNode {
+  const ns = createNetns();
+  const { a, b } = vethPair(box.node, ns);
+  nsIp(box.node, ["addr", "add", `${REMOTE_LINK_NODE}/30`, "dev", a]);
+  nsIp(box.node, ["link", "set", a, "up"]);
+  nsIp(ns, ["addr", "add", `${REMOTE_LINK_PEER}/30`, "dev", b]);
+  nsIp(ns, ["link", "set", b, "up"]);
+  nsIp(ns, ["route", "add", "default", "via", REMOTE_LINK_NODE]);
+  nsIp(box.node, ["route", "add", REMOTE_POD_CIDR, "via", REMOTE_LINK_PEER, "dev", a]);
+  const pods = podNames.map((name, i) => {
+    const ip = `10.244.1.${4 * i + 10}`;
+    nsIp(ns, ["addr", "add", `${ip}/32`, "dev", "lo"]);
+    return { ns, ip, name, bind: ip };
+  });
+  return { ns, nodeIf: a, pods };
+}
+
+/**
+ * A pod's workload: HTTP on each of `httpPorts` and UDP echo on each of `udpPorts`, answering
+ * with the pod name (HTTP: "<name> saw <client address>", header X-Served-By: <name>:<port>;
+ * UDP: "<name>:<payload>").
+ */
 export const SERVER_JS = `
 const http = require("http"), dgram = require("dgram");
-const [httpPorts, udpPorts] = [process.env.HTTP_PORTS.split(","), process.env.UDP_PORTS.split(",")];
-for (const p of httpPorts) http.createServer((q, s) => s.end(process.env.ME + " saw " + q.socket.remoteAddress)).listen(Number(p), "0.0.0.0");
+const split = (s) => (s ? s.split(",") : []);
+const [httpPorts, udpPorts, host] = [split(process.env.HTTP_PORTS), split(process.env.UDP_PORTS), process.env.BIND || "0.0.0.0"];
+for (const p of httpPorts) http.createServer((q, s) => {
+  s.setHeader("X-Served-By", process.env.ME + ":" + p);
+  s.end(process.env.ME + " saw " + q.socket.remoteAddress);
+}).listen(Number(p), host);
 for (const p of udpPorts) {
   const u = dgram.createSocket("udp4");
   u.on("message", (m, r) => u.send(Buffer.concat([Buffer.from(process.env.ME + ":"), m]), r.port, r.address));
-  u.bind(Number(p), "0.0.0.0");
+  u.bind(Number(p), host);
 }
 setTimeout(() => console.log("ready"), 100);
 `;
 
 export function startServer(pod: Pod, httpPorts: number[], udpPorts: number[]): ChildProcess {
   return nsSpawn(pod.ns, ["node", "-e", SERVER_JS], {
-    env: { ...process.env, ME: pod.name, HTTP_PORTS: httpPorts.join(","), UDP_PORTS: udpPorts.join(",") },
+    env: { ...process.env, ME: pod.name, HTTP_PORTS: httpPorts.join(","), UDP_PORTS: udpPorts.join(","), BIND: pod.bind ?? "" },
   });
 }
 
@@ -91,4 +143,137 @@ export function waitForOutput(child: ChildProcess, text: string, ms: number): Pr
       reject(new Error(`exited with ${code} before "${text}":\n${buf}`));
     });
   });
+}
+
+// ---- the agent and clients, for end-to-end tests ---------------------------------------
+
+// src/demo/topology.ts (tests) or dist/src/demo/topology.js (the demo): the repository root.
+const ROOT = new URL(import.meta.url.includes("/dist/src/") ? "../../.." : "../..", import.meta.url).pathname;
+export const TAPVIP = join(ROOT, "bin/tapvip.js");
+
+export interface AgentOptions {
+  tap: string;
+  /** The embedded API's port on the node namespace's loopback. */
+  apiPort: number;
+  /** --data directory (kept across restarts). */
+  dataDir: string;
+  nodeName?: string;
+  podCIDR?: string;
+  extraArgs?: string[];
+}
+
+/** `tapvip run` with its embedded store in the box's node namespace, and a CLI against it. */
+export class Agent {
+  child: ChildProcess | null = null;
+  log = "";
+  readonly api: string;
+
+  constructor(private readonly box: Box, readonly o: AgentOptions) {
+    this.api = `http://127.0.0.1:${o.apiPort}`;
+  }
+
+  /** Starts (or restarts) the agent; resolves once it serves frames. */
+  async start(): Promise<void> {
+    const o = this.o;
+    const child = nsSpawn(this.box.node, ["node", TAPVIP, "run", "--tap", o.tap, "--node-name", o.nodeName ?? "node-a",
+      "--node-ip", NODE_IP, "--pod-cidr", o.podCIDR ?? POD_CIDR, "--data", o.dataDir, "--listen", `127.0.0.1:${o.apiPort}`,
+      "--nodeport-iface", this.box.nodeExtIf, ...(o.extraArgs ?? [])]);
+    this.child = child;
+    child.stderr?.on("data", (d) => (this.log += d.toString()));
+    child.stdout?.on("data", (d) => (this.log += d.toString()));
+    await waitForOutput(child, "serving on TAP", 30_000);
+  }
+
+  /** SIGTERM and wait for the exit; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
+    c.kill("SIGTERM");
+    return exited;
+  }
+
+  /** `tapvip ARGS --server API` in the node namespace; stdout. */
+  cli(args: string[], input?: string): string {
+    return nsExec(this.box.node, ["node", TAPVIP, ...args, "--server", this.api], { input });
+  }
+
+  apply(yaml: string): string {
+    return this.cli(["apply", "-f", "-"], yaml);
+  }
+
+  get<T = any>(kind: string, name: string): T { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return JSON.parse(this.cli(["get", kind, name, "-o", "json"])) as T;
+  }
+}
+
+export interface PodObjectOptions {
+  labels: Record<string, string>;
+  nodeName?: string;
+  /** Named container ports, e.g. {web: 8080}. */
+  ports?: Record<string, number>;
+}
+
+/** A Running, Ready Pod object (YAML) for a pod served by startServer(). */
+export function podYaml(name: string, ip: string, o: PodObjectOptions): string {
+  const ports = Object.entries(o.ports ?? {}).map(([n, p]) => `{name: ${n}, containerPort: ${p}}`).join(", ");
+  return `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: default, labels: ${JSON.stringify(o.labels)}}
+spec: {nodeName: ${o.nodeName ?? "node-a"}, containers: [{name: app, ports: [${ports}]}]}
+status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}], conditions: [{type: Ready, status: "True"}]}
+`;
+}
+
+export interface CurlResult {
+  /** curl's exit code: 0 ok, 7 refused, 28 timed out. */
+  code: number;
+  /** HTTP status when answered. */
+  status?: number;
+  /** Response headers, lower-cased names. */
+  headers?: Record<string, string>;
+  body: string;
+  /** The X-Served-By header ("<pod>:<port>"), when answered. */
+  servedBy?: string;
+}
+
+/** One HTTP GET from a namespace (a new connection each time). */
+export function curl(ns: string, url: string, o: { maxTime?: number; iface?: string } = {}): CurlResult {
+  const args = ["curl", "-sS", "--max-time", String(o.maxTime ?? 3), "-D", "-", ...(o.iface ? ["--interface", o.iface] : []), url];
+  try {
+    const out = nsExec(ns, args);
+    const [head, ...rest] = out.split("\r\n\r\n");
+    const lines = (head ?? "").split("\r\n");
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(":");
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const status = Number(/^HTTP\/[\d.]+ (\d+)/.exec(lines[0] ?? "")?.[1]);
+    return { code: 0, status, headers, body: rest.join("\r\n\r\n"), servedBy: headers["x-served-by"] };
+  } catch (e) {
+    const msg = (e as Error).message; // "ip netns exec … failed (<exit code>): <stderr>"
+    return { code: Number(/failed \((\d+)\)/.exec(msg)?.[1] ?? -1), body: msg };
+  }
+}
+
+/** One UDP datagram to host:port from a namespace; the answer, or "TIMEOUT". */
+export function udpAsk(ns: string, host: string, port: number, payload = "hello", ms = 1500): string {
+  const js = `
+const d = require("dgram").createSocket("udp4");
+const t = setTimeout(() => { console.log("TIMEOUT"); process.exit(0); }, ${ms});
+d.on("message", (m) => { console.log(m.toString()); clearTimeout(t); d.close(); });
+d.send(${JSON.stringify(payload)}, ${port}, ${JSON.stringify(host)});`;
+  return nsExec(ns, ["node", "-e", js]).trim();
+}
+
+/** Polls `f` until it returns a truthy value or `ms` pass; returns the last value. */
+export async function eventually<T>(f: () => T, ms = 10_000, every = 200): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = f();
+    if (v || Date.now() - t0 > ms) return v;
+    await new Promise((r) => setTimeout(r, every));
+  }
 }
