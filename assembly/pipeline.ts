@@ -240,8 +240,11 @@ function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u3
 
   // 4. The §5 set: internal traffic follows internalTrafficPolicy; external traffic from off
   //    the node follows externalTrafficPolicy; this node's own pods use the cluster set.
-  const srcLocal = lpmLookup(D.lpm_v4_id, D.lpm_masks_id, 0, saddr) != 0;
+  //    Whether the source is this node's own is asked only where the answer matters.
   const internal = kind == D.FE_CLUSTER_IP;
+  const cfgFlags = <u32>load<u8>(config(), D.config_value_flags);
+  const askLocal = internal ? (cfgFlags & D.CFG_MASQ_OFF_NODE) != 0 : (sflags & D.SVC_EXT_LOCAL) != 0;
+  const srcLocal = askLocal && lpmLookup(D.lpm_v4_id, D.lpm_masks_id, 0, saddr) != 0;
   const useLocal = internal ? (sflags & D.SVC_INT_LOCAL) != 0 : ((sflags & D.SVC_EXT_LOCAL) != 0 && !srcLocal);
   if (serviceEndpointCount(svc) == 0) return reject(p, frameCap, len, V.R_REPLY_NO_ENDPOINTS);
   chooseRange(svc, useLocal);
@@ -285,7 +288,7 @@ function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u3
   //    ClusterIP traffic from off the node when configured (kube-proxy's cluster CIDR rule).
   const cfg = config();
   let needSnat = baddr == saddr || (internal
-    ? (!srcLocal && (<u32>load<u8>(cfg, D.config_value_flags) & D.CFG_MASQ_OFF_NODE) != 0)
+    ? (!srcLocal && (cfgFlags & D.CFG_MASQ_OFF_NODE) != 0)
     : (sflags & D.SVC_EXT_LOCAL) == 0);
   let natAddr: u32 = 0;
   let natPort: u32 = 0;

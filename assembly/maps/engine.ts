@@ -279,12 +279,12 @@ export function hashFind(id: u32, key: usize): i32 {
   return slot + SLOT_HDR + load<u32>(desc(id), D_KEY);
 }
 
-/** Value pointer for `key`, or 0. Refreshes the LRU stamp. */
+/** Value pointer for `key`, or 0. Refreshes the LRU stamp (LRU maps only: reads stay reads). */
 export function hashLookup(id: u32, key: usize): usize {
   const i = hashFind(id, key);
   if (i < 0) return 0;
   const s = hashSlot(id, <u32>i);
-  store<u32>(s, lruClock, 4);
+  if (load<u32>(desc(id), D_KIND) == KIND_LRU_HASH) store<u32>(s, lruClock, 4);
   return slotValue(id, s);
 }
 
