@@ -5,6 +5,7 @@
 // first frames of each pool are cross-checked byte for byte against buildFrame().
 
 import { buildFrame } from "../src/host/frames.js";
+import { seededRandom } from "../src/store/allocators.js";
 
 export const STRIDE = 64; // bytes per frame slot (= the dataplane's frameCap in the benchmarks)
 export const BATCH = 64; // frames per processBatch call
@@ -90,17 +91,8 @@ export function makePool(n: number, tuple: (i: number) => FlowTuple, flags: "S" 
   return pool;
 }
 
-/** Deterministic PRNG (mulberry32) so every run uses the same traffic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the store's mulberry32) so every run uses the same traffic. */
+export const rng = seededRandom;
 
 /** A random permutation of 0..n-1 (Fisher–Yates). */
 export function permutation(n: number, rand: () => number): Uint32Array {
