@@ -102,10 +102,22 @@ export function ipSortKey(ip: string): string {
   return "9" + ip;
 }
 
+/** ipSortKey per address string, computed once: sorts compare the same addresses many times. */
+const sortKeys = new Map<string, string>();
+function cachedSortKey(ip: string): string {
+  let k = sortKeys.get(ip);
+  if (k === undefined) {
+    if (sortKeys.size > 1 << 20) sortKeys.clear(); // bound the cache; keys are cheap to rebuild
+    k = ipSortKey(ip);
+    sortKeys.set(ip, k);
+  }
+  return k;
+}
+
 /** Total order on endpoints by (ip, port). */
 export function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
-  const ka = ipSortKey(a.ip);
-  const kb = ipSortKey(b.ip);
+  const ka = cachedSortKey(a.ip);
+  const kb = cachedSortKey(b.ip);
   if (ka !== kb) return ka < kb ? -1 : 1;
   return a.port - b.port;
 }
@@ -118,7 +130,7 @@ export function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
 export function dedupeEndpoints(eps: readonly EndpointInfo[], nodeName: string): EndpointInfo[] {
   const byKey = new Map<string, EndpointInfo>();
   for (const e of eps) {
-    const key = `${ipSortKey(e.ip)}/${e.port}`;
+    const key = `${cachedSortKey(e.ip)}/${e.port}`;
     const prev = byKey.get(key);
     if (prev === undefined || (isLocalEndpoint(e, nodeName) && !isLocalEndpoint(prev, nodeName))) {
       byKey.set(key, e);
