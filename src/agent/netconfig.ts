@@ -9,6 +9,12 @@
 //   delivered locally before policy routing can send them to the TAP.)
 //   route <service CIDR> via 169.254.42.2 dev TAP      → ClusterIPs reach the dataplane
 //   route <ip>/32 via 169.254.42.2 dev TAP per externalIP / LoadBalancer ingress IP
+//   rule pref 4240 iif TAP lookup 4243; table 4243: unreachable <service CIDR>
+//                                                      → a frame for a service address the
+//                                                        dataplane passed back (an unallocated
+//                                                        ClusterIP, a Service not proxied) is
+//                                                        answered "unreachable" by the kernel
+//                                                        instead of looping through the TAP
 //   rule pref 4241 iif TAP lookup main                 → frames the dataplane gives back are
 //                                                        routed normally (no loop)
 //   rule pref 4242 from <pod CIDR> lookup 4242; table 4242: default via 169.254.42.2 dev TAP
@@ -117,6 +123,9 @@ export class NodeNetwork {
     this.sysctl(`net.ipv4.conf.${tap}.rp_filter`, "0");
     this.sysctl("net.ipv4.conf.all.rp_filter", "0");
     this.doo("ip", ["route", "replace", this.o.serviceCIDR, "via", NEXT_HOP, "dev", tap], ["ip", ["route", "del", this.o.serviceCIDR, "via", NEXT_HOP, "dev", tap]]);
+    const stopTable = String(this.table + 1);
+    this.doo("ip", ["route", "replace", "unreachable", this.o.serviceCIDR, "table", stopTable], ["ip", ["route", "flush", "table", stopTable]]);
+    this.doo("ip", ["rule", "add", "pref", String(this.table - 2), "iif", tap, "lookup", stopTable], ["ip", ["rule", "del", "pref", String(this.table - 2)]]);
     this.doo("ip", ["rule", "add", "pref", String(this.table - 1), "iif", tap, "lookup", "main"], ["ip", ["rule", "del", "pref", String(this.table - 1)]]);
     const replySources = [...new Set([...(this.o.podCIDR ? [this.o.podCIDR] : []), ...(this.o.replySourceCIDRs ?? [])])];
     if (replySources.length > 0) {

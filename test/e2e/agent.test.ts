@@ -115,6 +115,13 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
     expect(r.code).toBe(7); // curl: "Failed to connect" — connection refused
   });
 
+  it("an unallocated address in the service CIDR is unreachable at once, not looped", () => {
+    const t0 = Date.now();
+    const r = curl(box.pods[2]!.ns, "http://10.96.5.5/");
+    expect(r.code).toBe(7); // no route to host: the kernel's answer for the service CIDR
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+
   it("a pod reaching itself through its Service (hairpin) works", () => {
     const seen = new Set<string>();
     for (let i = 0; i < 8; i++) {
