@@ -19,12 +19,29 @@ export type StructOf<F extends readonly FieldDecl[]> = {
 
 const WIDTH: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, ipv4be: 4, portbe: 2 };
 
+/** Dotted quad → host-order u32. A hand-written scan: map programming converts millions. */
 export function ipv4ToU32(ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) digits = 99;
+    } else if (c === 46 && digits > 0 && digits < 4 && dots < 3) {
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else {
+      digits = 99;
+      break;
+    }
+  }
+  if (dots !== 3 || digits === 0 || digits > 3) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  return (v * 256 + part) >>> 0;
 }
 
 export function u32ToIpv4(v: number): string {

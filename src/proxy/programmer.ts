@@ -198,11 +198,14 @@ export class Programmer {
       ...g.terminatingRemote.map((e) => ({ e, state: BE_STATE.Terminating, local: false })),
     ].filter((b) => isIPv4(b.e.ip));
     const newKeys: string[] = [];
+    const newKeySet = new Set<string>();
+    const oldKeySet = new Set(p.backendKeys);
     const ids: number[] = [];
     for (const b of ordered) {
       const k = backendKey(b.e.ip, b.e.port, m.protocol);
-      const id = this.acquireBackend(k, newKeys.includes(k) || p.backendKeys.includes(k));
+      const id = this.acquireBackend(k, newKeySet.has(k) || oldKeySet.has(k));
       newKeys.push(k);
+      newKeySet.add(k);
       ids.push(id);
       const cur = dp.maps.backends.get(id);
       dp.maps.backends.set(id, {
@@ -275,7 +278,7 @@ export class Programmer {
 
     // Release backends this service no longer uses.
     let flushed = 0;
-    for (const k of p.backendKeys) if (!newKeys.includes(k)) flushed += this.releaseBackend(k);
+    for (const k of p.backendKeys) if (!newKeySet.has(k)) flushed += this.releaseBackend(k);
     p.backendKeys = newKeys;
     p.model = m;
     p.json = json;
