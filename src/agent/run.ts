@@ -19,6 +19,7 @@ import { dirname } from "node:path";
 import { ReadinessProber, podStatusWriter } from "./probes.js";
 import { saveState, restoreState } from "./state.js";
 import { CaptureTap, captureHandler } from "./capture.js";
+import { registerDnsMetrics, startDnsFromFlags, type DnsServer } from "../discovery/dns.js";
 import type { ObjectSource } from "../store/watch.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 import { HealthCheckServers, HealthCheckTargets, ProxyHealth, healthCheckTarget, startHealthz } from "./healthcheck.js";
@@ -34,7 +35,8 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--pod-cidr CIDR] [--cluster-cidr CIDR,...] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
-           [--healthcheck-address IP] [--state-file FILE|off] [-v]`;
+           [--healthcheck-address IP] [--state-file FILE|off]
+           [--dns ADDR:PORT] [--cluster-domain ZONE] [--dns-upstream IP:PORT,...] [-v]`;
 
 function inCidr(ip: string, cidr: string): boolean {
   const [a, l] = cidr.split("/");
@@ -61,6 +63,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
       "admin-address": { type: "string" }, "state-file": { type: "string" }, "cluster-cidr": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
       verbose: { type: "boolean", short: "v" },
+      dns: { type: "string" }, "cluster-domain": { type: "string" }, "dns-upstream": { type: "string" },
     },
   });
   for (const f of ["tap", "node-name", "node-ip"] as const) {
@@ -121,6 +124,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   });
   let proxier: Proxier | null = null;
   let stopping = false;
+  let dns: DnsServer | null = null;
   const shutdown = (code: number): void => {
     if (stopping) return;
     stopping = true;
@@ -137,6 +141,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       }
     }
     proxier?.stop();
+    void dns?.stop();
     void healthChecks.close();
     const errs = net.teardown();
     tap.close();
@@ -172,6 +177,8 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     if (stateFile) restoreState(dp, stateFile, { now: datapath.now(), ids: prog, log });
     datapath.start();
     serving = true;
+    dns = await startDnsFromFlags({ dns: values.dns, clusterDomain: values["cluster-domain"], dnsUpstream: values["dns-upstream"] }, source, log);
+    if (dns) registerDnsMetrics(metrics.registry, dns);
     const podApi = serve ? serve.registry : values.server ? (source as ApiClient) : null;
     if (podApi) {
       prober = new ReadinessProber({ nodeName, source, writer: podStatusWriter(podApi), log });

@@ -7,10 +7,12 @@ import { runMain, RUN_USAGE } from "../agent/run.js";
 import { serveMain } from "../store/cli-serve.js";
 import { ctMain, lbMain, CT_USAGE, LB_USAGE } from "../agent/admin.js";
 import { captureMain, CAPTURE_USAGE } from "../agent/capture.js";
+import { envMain } from "../discovery/env.js";
 import { applyMain, getMain, deleteMain, describeMain } from "../cli/index.js";
 import { ALGORITHMS, type Algorithm } from "../maps/layout.js";
 
 const USAGE = `usage:
+  tapvip env -n NS [--server URL] [--format dotenv|json]
   ${CAPTURE_USAGE}
   ${CT_USAGE}
   ${LB_USAGE}
@@ -84,6 +86,8 @@ export async function main(argv: string[]): Promise<number> {
         return await ctMain(rest);
       case "capture":
         return await captureMain(rest);
+      case "env":
+        return await envMain(rest);
       case "lb":
         return await lbMain(rest);
       case "apply":
@@ -114,5 +118,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && /(cli\.js|tapvip(\.js)?)$/.test(process.argv[1])) {
+  // Output piped into `head` and the like: a closed pipe ends the command quietly.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2)).then((code) => process.exit(code));
 }

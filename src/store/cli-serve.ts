@@ -9,8 +9,9 @@ import { parseArgs } from "node:util";
 import { Registry } from "./registry.js";
 import { ApiServer } from "./api/server.js";
 import { ControllerManager } from "./controller-manager.js";
+import { DNS_PARSE_OPTIONS, startDnsFromFlags, type DnsServer } from "../discovery/dns.js";
 
-export const SERVE_USAGE = `usage: tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR]
+export const SERVE_USAGE = `usage: tapvip serve --data DIR [--listen ADDR:PORT] [--service-cidr CIDR] [--dns ADDR:PORT] [--cluster-domain ZONE] [--dns-upstream IP:PORT,...]
                     [--nodeport-range A-B] [--lb-pool CIDR]
                     [--token-file FILE --tls-cert FILE --tls-key FILE] [--durability full|normal]
 
@@ -122,6 +123,7 @@ export async function serveMain(argv: string[]): Promise<number> {
         durability: { type: "string" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
+        ...DNS_PARSE_OPTIONS,
       },
       strict: true,
       allowPositionals: false,
@@ -171,12 +173,21 @@ export async function serveMain(argv: string[]): Promise<number> {
       `tapvip serve: repair: released ${rep.leaked.length} leaked, restored ${rep.missing.length} missing allocation(s), ${rep.duplicates.length} duplicate(s)\n`,
     );
   }
+  let dns: DnsServer | null = null;
+  try {
+    dns = await startDnsFromFlags({ dns: values.dns, clusterDomain: values["cluster-domain"], dnsUpstream: values["dns-upstream"] }, handle.registry, (l) => process.stderr.write(`${l}\n`));
+  } catch (e) {
+    process.stderr.write(`tapvip serve: --dns: ${(e as Error).message}\n`);
+    await handle.close();
+    return 1;
+  }
   process.stdout.write(`tapvip serve: listening on ${handle.url}\n`);
   return await new Promise<number>((resolve) => {
     const stop = (sig: string): void => {
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
       process.stderr.write(`tapvip serve: ${sig}, shutting down\n`);
+      void dns?.stop();
       handle.close().then(
         () => resolve(0),
         (e) => {
