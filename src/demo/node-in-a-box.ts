@@ -60,6 +60,9 @@ async function main(): Promise<number> {
   console.log(agentLog.trim().split("\n").map((l) => `   ${l}`).join("\n"));
   const tapvip = (...args: string[]) => nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), ...args, "--server", API]);
 
+  // The environment a pod started now would get: only the `kubernetes` Service exists yet.
+  const envBefore = tapvip("env", "-n", "default").trim().split("\n");
+
   console.log("\n== tapvip apply -f examples/seed-services.yaml, and the three MyApp pods");
   console.log(tapvip("apply", "-f", join(ROOT, "examples/seed-services.yaml")).trim().split("\n").map((l) => `   ${l}`).join("\n"));
   const podsFile = join(dir, "pods.yaml");
@@ -96,6 +99,17 @@ async function main(): Promise<number> {
     console.log(`   ${r.what}\n      ${dist}`);
   }
   console.log(`   not proxied: prod/my-service (ExternalName → ${svc("my-service", "prod").spec!.externalName})`);
+
+  // Discovery by environment variables (tapvip env): a pod started after the Services gets
+  // MY_SERVICE_SERVICE_HOST and friends; one started before them only has KUBERNETES_*.
+  const envAfter = tapvip("env", "-n", "default").trim().split("\n");
+  console.log(`\n== tapvip env -n default: ${envBefore.length} variables for a pod started before the Services, ${envAfter.length} after`);
+  for (const l of envAfter.filter((x) => /^MY_SERVICE_(SERVICE_|PORT)/.test(x))) console.log(`   ${l}`);
+  const vars = Object.fromEntries(envAfter.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const viaEnv = nsExec(client.ns, ["env", `MY_SERVICE_SERVICE_HOST=${vars.MY_SERVICE_SERVICE_HOST}`, `MY_SERVICE_SERVICE_PORT=${vars.MY_SERVICE_SERVICE_PORT}`,
+    "sh", "-c", 'curl -sS --max-time 3 "http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/"']).trim();
+  console.log(`   curl http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/ from the client pod → ${viaEnv}`);
+  if (!viaEnv.startsWith("myapp-")) failures++;
 
   console.log("\n== the dataplane's view: tapvip lb list (admin endpoint of the agent)");
   console.log(nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), "lb", "list"]).trim().split("\n").map((l) => `   ${l}`).join("\n"));
