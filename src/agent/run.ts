@@ -12,6 +12,7 @@ import { Proxier } from "./proxier.js";
 import { TapDatapath } from "./datapath.js";
 import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
 import { StaticSource } from "./static-source.js";
+import { parseCIDR, parseIP, cidrContains } from "../store/net.js";
 import { startServe, type ServeHandle } from "../store/cli-serve.js";
 import { ApiClient } from "../store/client.js";
 import { mkdirSync } from "node:fs";
@@ -37,14 +38,6 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
            [--healthcheck-address IP] [--state-file FILE|off]
            [--dns ADDR:PORT] [--cluster-domain ZONE] [--dns-upstream IP:PORT,...] [-v]`;
-
-function inCidr(ip: string, cidr: string): boolean {
-  const [a, l] = cidr.split("/");
-  const len = Number(l ?? 32);
-  const v = (s: string) => s.split(".").reduce((x, o) => (x << 8) + Number(o), 0) >>> 0;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((v(ip) & mask) >>> 0) === ((v(a!) & mask) >>> 0);
-}
 
 function interfacesExcept(skip: string[]): string[] {
   const out = execFileSync("ip", ["-o", "link", "show"]).toString();
@@ -74,7 +67,11 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   const alg = (values.algorithm ?? "random") as Algorithm;
   if (!(alg in ALGORITHMS) || (alg as string) === "default") throw new Error(`run: --algorithm: unsupported value "${alg}"`);
   const npCidrs = values["nodeport-addresses"]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
-  const nodePortAddrs = [nodeIP].filter((ip) => (npCidrs.length === 0 ? !ip.startsWith("127.") : npCidrs.some((c) => inCidr(ip, c))));
+  const npNets = npCidrs.map((c) => parseCIDR(c) ?? (() => { throw new Error(`run: --nodeport-addresses: invalid CIDR "${c}"`); })());
+  const nodePortAddrs = [nodeIP].filter((ip) => {
+    const a = parseIP(ip);
+    return a !== null && (npNets.length === 0 ? !ip.startsWith("127.") : npNets.some((n) => cidrContains(n, a)));
+  });
 
   if ([values.manifests, values.server].filter(Boolean).length > 1) throw new Error("run: --manifests and --server exclude each other");
   // Where objects come from: a fixed set, a remote API, or (default) the embedded store.

@@ -155,3 +155,17 @@ export function objectRef(kind: ClientKind, name: string): string {
   const k = kind.group ? `${kind.kind.toLowerCase()}.${kind.group}` : kind.kind.toLowerCase();
   return `${k}/${name}`;
 }
+
+/** The fields of a core/v1 Event that `get events` and `describe` show. */
+export interface EventLike extends StoredObject {
+  involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string };
+  reason?: string;
+  message?: string;
+  type?: string;
+  count?: number;
+  lastTimestamp?: string;
+  firstTimestamp?: string;
+  eventTime?: string;
+  source?: { component?: string };
+  reportingComponent?: string;
+}

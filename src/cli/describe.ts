@@ -9,22 +9,10 @@ import type { ApiClient } from "../store/client.js";
 import type { StoredObject } from "../store/db.js";
 import type { EndpointSlice, Endpoints, Service } from "../store/types.js";
 import { humanDuration, serviceExternalIP } from "../store/api/tables.js";
-import { CLIENT_FLAGS, CLIENT_FLAGS_USAGE, CliUsageError, clientFrom, kindArg, processIo, runCommand, type Io } from "./common.js";
+import { CLIENT_FLAGS, CLIENT_FLAGS_USAGE, CliUsageError, clientFrom, kindArg, processIo, runCommand, type EventLike, type Io } from "./common.js";
 
 export const DESCRIBE_USAGE = `usage: tapvip describe KIND NAME [-n NAMESPACE]   (KIND: service, or any kind tapvip serves)
 ${CLIENT_FLAGS_USAGE}`;
-
-interface EventLike extends StoredObject {
-  involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string };
-  reason?: string;
-  message?: string;
-  type?: string;
-  count?: number;
-  lastTimestamp?: string;
-  firstTimestamp?: string;
-  source?: { component?: string };
-  reportingComponent?: string;
-}
 
 const W = 25; // label column width
 

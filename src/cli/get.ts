@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import type { ClientKind } from "../store/client.js";
 import type { StoredObject } from "../store/db.js";
 import { humanDuration, toTable } from "../store/api/tables.js";
-import { CLIENT_FLAGS, CLIENT_FLAGS_USAGE, CliUsageError, clientFrom, errorText, kindArg, objectRef, processIo, runCommand, type Io } from "./common.js";
+import { CLIENT_FLAGS, CLIENT_FLAGS_USAGE, CliUsageError, clientFrom, errorText, kindArg, objectRef, processIo, runCommand, type EventLike, type Io } from "./common.js";
 
 export const GET_USAGE = `usage: tapvip get KIND [NAME ...] [-n NAMESPACE | -A] [-l SELECTOR] [-o wide|yaml|json|name] [--no-headers]
   KIND: services (svc), endpoints (ep), endpointslices, pods (po), namespaces (ns), nodes (no), events (ev)
@@ -20,17 +20,6 @@ export function formatColumns(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("").trimEnd()).join("\n") + "\n";
-}
-
-interface EventLike extends StoredObject {
-  involvedObject?: { kind?: string; name?: string };
-  reason?: string;
-  message?: string;
-  type?: string;
-  count?: number;
-  lastTimestamp?: string;
-  firstTimestamp?: string;
-  eventTime?: string;
 }
 
 function eventRows(items: StoredObject[], now: number): { header: string[]; rows: string[][] } {

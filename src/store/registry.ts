@@ -611,7 +611,8 @@ export class Registry implements ObjectSource {
 
   // ---------------------------------------------------------------- create
 
-  create<T extends AnyObject | object>(kind: string, input: T, opts: WriteOptions & { namespace?: string } = {}): T {
+  /** A copy of a client's object with the kind, apiVersion and metadata this kind requires. */
+  private normalizeInput(kind: string, input: object): { info: KindInfo; obj: AnyObject; meta: ObjectMeta } {
     const info = this.info(kind);
     const obj = structuredClone(input) as unknown as AnyObject;
     if (obj.kind !== undefined && obj.kind !== kind) {
@@ -620,7 +621,11 @@ export class Registry implements ObjectSource {
     obj.kind = kind;
     obj.apiVersion = info.apiVersion;
     if (!obj.metadata || typeof obj.metadata !== "object") obj.metadata = {};
-    const meta = obj.metadata as ObjectMeta;
+    return { info, obj, meta: obj.metadata as ObjectMeta };
+  }
+
+  create<T extends AnyObject | object>(kind: string, input: T, opts: WriteOptions & { namespace?: string } = {}): T {
+    const { info, obj, meta } = this.normalizeInput(kind, input);
     if (info.namespaced) {
       if (opts.namespace && meta.namespace && meta.namespace !== opts.namespace) {
         throw statusErrors.badRequest("the namespace of the provided object does not match the namespace sent on the request");
@@ -655,15 +660,7 @@ export class Registry implements ObjectSource {
     input: T,
     opts: UpdateOptions & { namespace?: string; name?: string } = {},
   ): T {
-    const info = this.info(kind);
-    const obj = structuredClone(input) as unknown as AnyObject;
-    if (obj.kind !== undefined && obj.kind !== kind) {
-      throw statusErrors.badRequest(`the kind of the provided object (${String(obj.kind)}) does not match ${kind}`);
-    }
-    obj.kind = kind;
-    obj.apiVersion = info.apiVersion;
-    if (!obj.metadata || typeof obj.metadata !== "object") obj.metadata = {};
-    const meta = obj.metadata as ObjectMeta;
+    const { info, obj, meta } = this.normalizeInput(kind, input);
     if (info.namespaced) meta.namespace = meta.namespace || opts.namespace || "default";
     else delete meta.namespace;
     if (opts.namespace && info.namespaced && meta.namespace !== opts.namespace) {
