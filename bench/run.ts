@@ -1,10 +1,11 @@
 // tapvip dataplane microbenchmarks: ns per frame of the WASM pipeline (release build), driven
 // directly through its exports in batches of 64 frames per processBatch call, side by side
 // with a plain TypeScript implementation of the same hot path (bench/baseline.ts).
-// Writes bench/RESULTS.md. Run: npm run build:ts && node dist/bench/run.js
+// Writes its section ("dataplane") of bench/RESULTS.md. Run: npm run build:ts && node dist/bench/run.js
 
 import Benchmark from "benchmark";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { RESULTS_FILE, writeSection } from "./results-file.js";
 import { cpus, totalmem, release, type } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +37,7 @@ const LOAD_START = loadavg();
 const BUSY_START = busyJiffies();
 const CPU_START = process.cpuUsage();
 const HERE = dirname(fileURLToPath(import.meta.url));
-const RESULTS = join(HERE, "..", "..", "bench", "RESULTS.md");
+const RESULTS = RESULTS_FILE;
 
 // ---- knobs --------------------------------------------------------------------------------
 
@@ -664,7 +665,8 @@ function main(): void {
   sectionSchedulers(fresh);
   sectionDiagnostics();
   progress("writing bench/RESULTS.md");
-  writeFileSync(RESULTS, report() + "\n");
+  // One section of the shared results file: headings one level down.
+  writeSection("dataplane", report().replace(/^#/gm, "##"));
   console.log(`done in ${((Date.now() - T_START) / 1000).toFixed(1)} s → ${RESULTS}`);
 }
 
