@@ -22,11 +22,16 @@ import {
   ctKey, ctLookup, ctInsert, ctDelete, ctRefresh, ctSetBoth, ctUncount, ctBackendValid,
 } from "./conntrack";
 import { chooseRange, selectBackend, serviceEndpointCount, backendFitsRange, rangeLen } from "./lb/select";
-import { dnat, snat, l4Finish, sctpCrcOk } from "./nat/rewrite";
+import { dnat, snat, l4Finish, sctpCrcOk, setCsumPartial } from "./nat/rewrite";
+import {
+  VNET_HDR_LEN, VNET_F_NEEDS_CSUM, vnetFlags, vnetGsoType, vnetCsumStart, vnetCsumOffset, vnetClear,
+  VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP, VNET_GSO_UDP_L4,
+} from "./wire/vnet";
 import { snatAllocate } from "./nat/snat";
 import {
   buildPortUnreachable, buildEchoReply, translateIcmpError, ICMP_ERR_TRANSLATED, ICMP_ERR_MALFORMED,
 } from "./nat/icmp";
+import { l4CsumOffset } from "./wire/l4";
 import { setFrame, inFrame } from "./bounds";
 import * as V from "./verdict";
 
@@ -37,6 +42,8 @@ const rk = memory.data(16, 16); // the reply tuple of a new flow
 export let outLen: u32 = 0;
 /** Capacity of the frame buffer being processed. */
 let frameCap: u32 = 0;
+/** The current frame's virtio-net header (IFF_VNET_HDR TAPs), or 0 when it has none. */
+let vnet: usize = 0;
 
 // @ts-ignore: decorator
 @inline function out(verdict: u32, reason: u32, bytes: u32): u32 {
@@ -141,6 +148,7 @@ export function processFrame(p: usize, len: u32, cap: u32, now: u32): u32 {
   const minL4 = l4MinLen(proto);
   if (minL4 == 0) return out(V.VERDICT_PASS, V.R_PASS_OTHER_L4, len);
   if (l4len < minL4) return out(V.VERDICT_DROP, V.R_DROP_L4_TRUNCATED, len);
+  if (vnet != 0 && !vnetFits(p, l4, proto)) return out(V.VERDICT_DROP, V.R_DROP_VNET_HDR, len);
   if (proto == IPPROTO_ICMP) return icmpPath(p, ip, l4, l4len, len, now);
   if (proto == IPPROTO_TCP) {
     const doff = (<u32>load<u8>(l4, TCP_DOFF) >> 4) << 2;
@@ -200,6 +208,24 @@ export function processFrame(p: usize, len: u32, cap: u32, now: u32): u32 {
     }
   }
   return newFlow(p, ip, l4, l4len, len, saddr, daddr, sport, dport, proto, tflags, now, reason, v != 0);
+}
+
+/**
+ * A frame with a virtio-net header is translated only when the header describes it: a partial
+ * checksum must sit at this TCP/UDP header's checksum field (the rewrite then keeps it
+ * partial), and a GSO type must match the protocol (the kernel segments TCPV4 and UDP
+ * super-frames after us; their headers are translated once, for every segment).
+ */
+function vnetFits(p: usize, l4: usize, proto: u32): bool {
+  const gso = vnetGsoType(vnet);
+  if (gso == VNET_GSO_TCPV4) {
+    if (proto != IPPROTO_TCP) return false;
+  } else if (gso == VNET_GSO_UDP || gso == VNET_GSO_UDP_L4) {
+    if (proto != IPPROTO_UDP) return false;
+  } else if (gso != VNET_GSO_NONE) return false;
+  if (!(vnetFlags(vnet) & VNET_F_NEEDS_CSUM)) return gso == VNET_GSO_NONE;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return false;
+  return vnetCsumStart(vnet) == <u32>(l4 - p) && vnetCsumOffset(vnet) == l4CsumOffset(proto);
 }
 
 function newFlow(p: usize, ip: usize, l4: usize, l4len: u32, len: u32, saddr: u32, daddr: u32,
@@ -393,9 +419,14 @@ function icmpPath(p: usize, ip: usize, icmp: usize, icmpLen: u32, len: u32, now:
 // ---- batches ------------------------------------------------------------------------------
 // Descriptor per frame (16 bytes): | off u32 | len u32 | cap u32 | result u32 |
 // off/cap locate the frame's buffer inside the frame area; len is its length in and out;
-// result = verdict | reason << 8. A descriptor pointing outside the frame area is dropped.
+// result = verdict | reason << 8 on the way out. On the way in, result holds input flags:
+// DESC_IN_VNET says a virtio-net header (VNET_HDR_LEN bytes) sits right before the frame, as
+// read from a TAP opened with IFF_VNET_HDR; it is honoured (partial checksums, GSO) and kept
+// for the write back, and cleared to "nothing offloaded" when the frame becomes a REPLY.
+// A descriptor pointing outside the frame area is dropped.
 
 export const DESC_SIZE: u32 = 16;
+export const DESC_IN_VNET: u32 = 1;
 export let frameAreaLo: usize = 0;
 export let frameAreaHi: usize = 0;
 
@@ -461,11 +492,21 @@ export function processBatch(descs: usize, count: u32, now: u32): u32 {
   const off = <usize>load<u32>(d, 0);
   const len = load<u32>(d, 4);
   const cap = load<u32>(d, 8);
-  if (off < frameAreaLo || <u64>off + <u64>cap > <u64>frameAreaHi || len > cap) {
+  const hasVnet = (load<u32>(d, 12) & DESC_IN_VNET) != 0;
+  if (off < frameAreaLo + (hasVnet ? <usize>VNET_HDR_LEN : 0) || <u64>off + <u64>cap > <u64>frameAreaHi || len > cap) {
     store<u32>(d, out(V.VERDICT_DROP, V.R_DROP_BAD_DESCRIPTOR, 0), 12);
     return;
   }
+  if (hasVnet) {
+    vnet = off - VNET_HDR_LEN;
+    setCsumPartial((vnetFlags(vnet) & VNET_F_NEEDS_CSUM) != 0);
+  }
   const r = processFrame(off, len, cap, now);
+  if (hasVnet) {
+    if ((r & 0xff) == V.VERDICT_REPLY) vnetClear(vnet);
+    vnet = 0;
+    setCsumPartial(false);
+  }
   store<u32>(d, outLen, 4);
   store<u32>(d, r, 12);
 }

@@ -42,5 +42,6 @@ export const R_DROP_FRAME_TOO_BIG: u32 = 44; // a reply would not fit the frame 
 export const R_DROP_BAD_DESCRIPTOR: u32 = 45; // batch descriptor outside the frame area
 export const R_DROP_ICMP_MALFORMED: u32 = 46; // ICMP error with a truncated or bad quote
 export const R_DROP_SCTP_CHECKSUM: u32 = 47; // SCTP CRC32c does not verify before translation
+export const R_DROP_VNET_HDR: u32 = 48; // virtio-net header the pipeline cannot honour on a frame it would translate
 
 export const REASON_MAX: u32 = 64;

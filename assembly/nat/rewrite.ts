@@ -1,12 +1,26 @@
 // Address and port rewriting with checksum fix-up: IPv4 header checksum and the TCP/UDP
 // checksum by incremental update (RFC 1624), UDP's "no checksum" (0) preserved, and SCTP's
 // CRC32c recomputed over the packet once all rewrites are done (`l4Finish`).
+//
+// Checksum offload (a TAP opened with IFF_VNET_HDR and TUNSETOFFLOAD): a frame whose virtio-net
+// header says NEEDS_CSUM carries, in its TCP/UDP checksum field, only the folded pseudo-header
+// sum, not complemented; whoever sends it on (the kernel, or a NIC) sums the L4 header and
+// payload into it later. For such a frame (`csumPartial`, set per frame by the pipeline) an
+// address change updates the field without the complements, and a port change leaves it alone:
+// ports are part of the data summed later.
 
 import { csumReplace2, csumReplace4 } from "../wire/checksum";
 import { crc32c } from "../wire/crc32c";
 import { inFrame } from "../bounds";
 import { IP_CSUM, IP_SADDR, IP_DADDR, IPPROTO_UDP, IPPROTO_SCTP } from "../wire/ipv4";
 import { l4CsumOffset, L4_SPORT, L4_DPORT, SCTP_CSUM } from "../wire/l4";
+
+/** The current frame's L4 checksum is partial (virtio-net NEEDS_CSUM); see the top of this file. */
+let csumPartial: bool = false;
+
+export function setCsumPartial(partial: bool): void {
+  csumPartial = partial;
+}
 
 /** Replaces the IPv4 source (which=IP_SADDR) or destination address and fixes checksums. */
 export function rewriteAddr(ip: usize, l4: usize, proto: u32, which: u32, addrRaw: u32, l4Present: bool): void {
@@ -25,6 +39,11 @@ export function rewriteAddr(ip: usize, l4: usize, proto: u32, which: u32, addrRa
   if (co == 0 || !l4Present) return;
   inFrame(l4 + co, 2);
   const c = load<u16>(l4 + co);
+  if (csumPartial) {
+    // Pseudo-header sum, not complemented: add ~old + new the same way, without the complements.
+    store<u16>(l4 + co, <u16>~csumReplace4(<u16>~c, old, addrRaw));
+    return;
+  }
   if (proto == IPPROTO_UDP && c == 0) return; // UDP without checksum stays without
   let n = csumReplace4(c, old, addrRaw);
   if (proto == IPPROTO_UDP && n == 0) n = 0xffff;
@@ -46,7 +65,7 @@ export function rewritePort(l4: usize, proto: u32, which: u32, portRaw: u32, csu
   if (<u32>old == portRaw) return;
   store<u16>(l4 + which, <u16>portRaw);
   const co = l4CsumOffset(proto);
-  if (co == 0 || !csumPresent) return;
+  if (co == 0 || !csumPresent || csumPartial) return; // partial: the port is summed later
   inFrame(l4 + co, 2);
   const c = load<u16>(l4 + co);
   if (proto == IPPROTO_UDP && c == 0) return;

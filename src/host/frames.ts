@@ -254,3 +254,76 @@ export function describeFrame(frame: Uint8Array): string {
   if (f.badChecksums.length) s += ` BAD-CHECKSUM(${f.badChecksums.join(",")})`;
   return s;
 }
+
+// ---- checksum offload (virtio-net headers) ---------------------------------------------------
+// A TAP opened with IFF_VNET_HDR and offloads hands over frames whose TCP/UDP checksum is
+// "partial": the field holds the folded pseudo-header sum, not complemented, and the header says
+// where summing starts (csum_start) and where the result goes (csum_offset). These helpers make
+// such frames from complete ones and complete them the way the kernel does, for tests and for
+// turning captured partial frames into ones tcpdump verifies.
+
+export const VNET_HDR_LEN = 10;
+export const VNET_F_NEEDS_CSUM = 1;
+export const VNET_GSO = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5 } as const;
+
+export interface VnetHeader {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+export function encodeVnet(h: Partial<VnetHeader>): Uint8Array {
+  const b = new Uint8Array(VNET_HDR_LEN);
+  const v = new DataView(b.buffer);
+  b[0] = h.flags ?? 0;
+  b[1] = h.gsoType ?? 0;
+  v.setUint16(2, h.hdrLen ?? 0, true);
+  v.setUint16(4, h.gsoSize ?? 0, true);
+  v.setUint16(6, h.csumStart ?? 0, true);
+  v.setUint16(8, h.csumOffset ?? 0, true);
+  return b;
+}
+
+export function decodeVnet(b: Uint8Array): VnetHeader {
+  if (b.length < VNET_HDR_LEN) throw new Error(`a virtio-net header is ${VNET_HDR_LEN} bytes, got ${b.length}`);
+  const v = new DataView(b.buffer, b.byteOffset, VNET_HDR_LEN);
+  return { flags: b[0]!, gsoType: b[1]!, hdrLen: v.getUint16(2, true), gsoSize: v.getUint16(4, true), csumStart: v.getUint16(6, true), csumOffset: v.getUint16(8, true) };
+}
+
+/**
+ * A copy of an Ethernet/IPv4 TCP or UDP frame with its L4 checksum made partial, and the
+ * virtio-net header that describes it (NEEDS_CSUM; GSO when `gsoSize` is given).
+ */
+export function toChecksumPartial(frame: Uint8Array, gsoSize = 0): { data: Uint8Array; vnet: Uint8Array } {
+  const f = frame.slice();
+  const ihl = (f[14]! & 15) * 4;
+  const proto = f[23]!;
+  if (proto !== 6 && proto !== 17) throw new Error(`checksum offload applies to TCP and UDP, not protocol ${proto}`);
+  const tot = (f[16]! << 8) | f[17]!;
+  const l4 = 14 + ihl;
+  const off = proto === 6 ? 16 : 6;
+  let s = pseudoSum(Array.from(f.subarray(26, 30)), Array.from(f.subarray(30, 34)), proto, tot - ihl);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  f[l4 + off] = s >> 8;
+  f[l4 + off + 1] = s & 0xff;
+  const gsoType = gsoSize ? (proto === 6 ? VNET_GSO.TCPV4 : VNET_GSO.UDP_L4) : VNET_GSO.NONE;
+  const hdrLen = proto === 6 ? l4 + ((f[l4 + 12]! >> 4) << 2) : l4 + 8;
+  return { data: f, vnet: encodeVnet({ flags: VNET_F_NEEDS_CSUM, gsoType, gsoSize, hdrLen, csumStart: l4, csumOffset: off }) };
+}
+
+/** Completes a partial checksum in place, as the kernel or a NIC does: sum from csum_start, store the complement. */
+export function completeChecksum(frame: Uint8Array, vnet: Uint8Array): Uint8Array {
+  const h = decodeVnet(vnet);
+  if (!(h.flags & VNET_F_NEEDS_CSUM)) return frame;
+  const at = h.csumStart + h.csumOffset;
+  const tot = (frame[16]! << 8) | frame[17]!;
+  const end = Math.min(frame.length, 14 + tot);
+  let c = inetChecksum(frame.subarray(h.csumStart, end));
+  if (c === 0 && frame[23] === 17) c = 0xffff;
+  frame[at] = c >> 8;
+  frame[at + 1] = c & 0xff;
+  return frame;
+}

@@ -54,8 +54,15 @@ export interface DataplaneOptions {
   config?: Partial<DataplaneConfig>;
 }
 
+/** Size of the virtio-net header before each frame of a TAP opened with IFF_VNET_HDR. */
+export const VNET_HDR_LEN = 10;
+/** Descriptor input flag (in the result word before processing): a virtio-net header precedes the frame. */
+export const DESC_IN_VNET = 1;
+
 export interface FrameIn {
   data: Uint8Array;
+  /** The frame's virtio-net header (VNET_HDR_LEN bytes), as a TAP with IFF_VNET_HDR gives it. */
+  vnet?: Uint8Array;
 }
 
 export interface FrameResult {
@@ -64,6 +71,8 @@ export interface FrameResult {
   reasonName: string;
   /** The frame after processing (a copy); unchanged for PASS and DROP. */
   data: Uint8Array;
+  /** The virtio-net header after processing, for frames that came with one. */
+  vnet?: Uint8Array;
 }
 
 /** Conntrack needs its own delete: removing an entry also removes its peer and releases ports. */
@@ -181,14 +190,18 @@ export class Dataplane {
     const slots: number[] = [];
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!.data;
+      const h = frames[i]!.vnet;
+      const hl = h ? VNET_HDR_LEN : 0;
+      if (h && h.length !== VNET_HDR_LEN) throw new RangeError(`a virtio-net header is ${VNET_HDR_LEN} bytes, got ${h.length}`);
       const d = this.descs + slots.length * 16;
-      if (f.length > this.frameCap) continue;
-      const off = this.frames + slots.length * this.frameCap;
-      buf.set(f, off);
-      dv.setUint32(d, off, true);
+      if (f.length > this.frameCap - hl) continue;
+      const slot = this.frames + slots.length * this.frameCap;
+      if (h) buf.set(h, slot);
+      buf.set(f, slot + hl);
+      dv.setUint32(d, slot + hl, true);
       dv.setUint32(d + 4, f.length, true);
-      dv.setUint32(d + 8, this.frameCap, true);
-      dv.setUint32(d + 12, 0, true);
+      dv.setUint32(d + 8, this.frameCap - hl, true);
+      dv.setUint32(d + 12, h ? DESC_IN_VNET : 0, true);
       slots.push(i);
     }
     this.x.processBatch(this.descs, slots.length, nowSec >>> 0);
@@ -208,6 +221,7 @@ export class Dataplane {
       const reason = r >>> 8;
       const data = verdict === "TX" || verdict === "REPLY" ? buf2.slice(off, off + len) : frames[frameIdx]!.data;
       results[frameIdx] = { verdict, reason, reasonName: reasonName(reason), data };
+      if (frames[frameIdx]!.vnet) results[frameIdx]!.vnet = buf2.slice(off - VNET_HDR_LEN, off);
     });
     // Undo the provisional host counts for frames that did reach the module.
     for (const i of slots) this.countHost(REASONS.R_DROP_FRAME_TOO_BIG, -frames[i]!.data.length, -1n);

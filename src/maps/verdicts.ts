@@ -36,6 +36,7 @@ export const REASONS = {
   R_DROP_BAD_DESCRIPTOR: 45,
   R_DROP_ICMP_MALFORMED: 46,
   R_DROP_SCTP_CHECKSUM: 47,
+  R_DROP_VNET_HDR: 48,
 } as const;
 
 export type ReasonConst = keyof typeof REASONS;
