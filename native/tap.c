@@ -4,12 +4,17 @@
 //   getMac(name, netns?)       -> Buffer(6)              SIOCGIFHWADDR
 //   setUp(name, up, netns?)                              SIOCSIFFLAGS IFF_UP on/off
 //   close(fd)
-//   readBatch(fd, buf, descsOff, count, framesOff, frameCap) -> frames read (0 on EAGAIN)
-//   writeBatch(fd, buf, descsOff, count, verdictMask)   -> { written, errors, short, skipped, lastError }
+//   setOffload(fd, flags)                                 TUNSETOFFLOAD (TUN_F_* flags; needs IFF_VNET_HDR)
+//   readBatch(fd, buf, descsOff, count, framesOff, frameCap, vnetHdrLen?) -> frames read (0 on EAGAIN)
+//   writeBatch(fd, buf, descsOff, count, verdictMask, vnetHdrLen?) -> { written, errors, short, skipped, lastError }
 //   new Poll(fd, callback) with start() / stop() / close(): uv_poll (UV_READABLE) on the main loop
 //
 // Descriptors are the dataplane's batch descriptors, 16 bytes, little-endian:
 //   | off u32 | len u32 | cap u32 | result u32 |       (result = verdict | reason << 8)
+// With vnetHdrLen > 0 (a TAP opened with IFF_VNET_HDR), every frame is preceded by that many
+// bytes of struct virtio_net_hdr: readBatch puts the header at the start of the frame's slot and
+// the descriptor's off/len/cap describe the Ethernet frame after it, with result = 1
+// (DESC_IN_VNET, "a header precedes this frame"); writeBatch writes header and frame together.
 // `buf` is an ArrayBuffer (e.g. WebAssembly.Memory#buffer) or a TypedArray; every offset is a
 // byte offset into it, so frames are read and written in place, without copies.
 //
@@ -24,6 +29,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -398,18 +404,59 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- offloads -------------------------------------------------------------------------------
+
+#define DESC_IN_VNET 1u
+
+// The virtio-net header length argument: 0 (none) or 10 (struct virtio_net_hdr, the TAP default).
+static bool get_vnet_len(napi_env env, napi_value v, uint32_t *out) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined) { *out = 0; return true; }
+  if (!get_u32(env, v, "vnetHdrLen", out)) return false;
+  if (*out != 0 && *out != sizeof(struct virtio_net_hdr)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "vnetHdrLen must be 0 or 10 (sizeof struct virtio_net_hdr)");
+    return false;
+  }
+  return true;
+}
+
+// setOffload(fd, flags): TUNSETOFFLOAD. Tells the kernel which offloads this reader takes:
+// TUN_F_CSUM (partial checksums), TUN_F_TSO4/6 and TUN_F_TSO_ECN (TCP super-frames),
+// TUN_F_USO4/6 (UDP super-frames, Linux 6.2+). EINVAL means the kernel refuses a flag.
+static napi_value js_set_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint32_t flags;
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "setOffload(fd, flags)");
+    return NULL;
+  }
+  if (!get_i32(env, argv[0], "fd", &fd) || !get_u32(env, argv[1], "flags", &flags)) return NULL;
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0) {
+    char what[64];
+    snprintf(what, sizeof what, "TUNSETOFFLOAD 0x%x", flags);
+    throw_errno(env, errno, what);
+    return NULL;
+  }
+  return NULL;
+}
+
 // ---- batched I/O ----------------------------------------------------------------------------
 
 static inline uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-// readBatch(fd, buf, descsOff, count, framesOff, frameCap) -> n
+// readBatch(fd, buf, descsOff, count, framesOff, frameCap, vnetHdrLen = 0) -> n
 // Reads up to `count` frames; frame i goes to framesOff + i*frameCap and descriptor i becomes
-// { off, len, cap: frameCap, result: 0 }. Stops at EAGAIN (returns what it has, 0 when none).
-// A frame longer than frameCap is truncated by the kernel to frameCap bytes (len == cap).
+// { off, len, cap: frameCap, result: 0 } (with a header: off, len and cap exclude it and
+// result = DESC_IN_VNET). Stops at EAGAIN (returns what it has, 0 when none). A frame longer
+// than frameCap is truncated by the kernel to frameCap bytes (len == cap).
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "readBatch(fd, buffer, descsOffset, count, framesOffset, frameCap)");
@@ -423,6 +470,12 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
       !get_u32(env, argv[2], "descsOffset", &descs) || !get_u32(env, argv[3], "count", &count) ||
       !get_u32(env, argv[4], "framesOffset", &frames) || !get_u32(env, argv[5], "frameCap", &cap))
     return NULL;
+  uint32_t hl = 0;
+  if (argc > 6 && !get_vnet_len(env, argv[6], &hl)) return NULL;
+  if (count > 0 && cap <= hl) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "frameCap must be larger than the virtio-net header");
+    return NULL;
+  }
   if ((uint64_t)descs + (uint64_t)count * DESC_SIZE > bytes) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "descriptors extend past the end of the buffer");
     return NULL;
@@ -445,10 +498,12 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
       return NULL;
     }
     uint8_t *d = base + descs + n * DESC_SIZE;
-    st32(d, off);
-    st32(d + 4, (uint32_t)r);
-    st32(d + 8, cap);
-    st32(d + 12, 0);
+    // A read shorter than the header would be a kernel bug; it becomes an empty frame (dropped).
+    uint32_t got = (uint32_t)r > hl ? (uint32_t)r - hl : 0;
+    st32(d, off + hl);
+    st32(d + 4, got);
+    st32(d + 8, cap - hl);
+    st32(d + 12, hl ? DESC_IN_VNET : 0);
     n++;
   }
   napi_value out;
@@ -456,14 +511,15 @@ static napi_value js_read_batch(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// writeBatch(fd, buf, descsOff, count, verdictMask)
+// writeBatch(fd, buf, descsOff, count, verdictMask, vnetHdrLen = 0)
 //   -> { written, errors, short, skipped, lastError }
-// Writes frame i (bytes [off, off+len)) when bit (result & 0xff) of verdictMask is set.
+// Writes frame i (bytes [off, off+len), preceded by its vnetHdrLen header bytes) when bit
+// (result & 0xff) of verdictMask is set.
 // Per-frame failures are counted, not thrown (lastError = the last errno name, or null);
 // EBADF throws. A descriptor outside the buffer counts as an error (lastError "ERANGE").
 static napi_value js_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 5) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "writeBatch(fd, buffer, descsOffset, count, verdictMask)");
@@ -477,6 +533,8 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
       !get_u32(env, argv[2], "descsOffset", &descs) || !get_u32(env, argv[3], "count", &count) ||
       !get_u32(env, argv[4], "verdictMask", &mask))
     return NULL;
+  uint32_t hl = 0;
+  if (argc > 5 && !get_vnet_len(env, argv[5], &hl)) return NULL;
   if ((uint64_t)descs + (uint64_t)count * DESC_SIZE > bytes) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "descriptors extend past the end of the buffer");
     return NULL;
@@ -487,7 +545,9 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
     const uint8_t *d = base + descs + i * DESC_SIZE;
     uint32_t off = ld32(d), len = ld32(d + 4), verdict = ld32(d + 12) & 0xff;
     if (verdict >= 32 || !(mask & (1u << verdict))) { skipped++; continue; }
-    if ((uint64_t)off + len > bytes) { errors++; last = ERANGE; continue; }
+    if (off < hl || (uint64_t)off + len > bytes) { errors++; last = ERANGE; continue; }
+    off -= hl;
+    len += hl;
     ssize_t r;
     do r = write(fd, base + off, len);
     while (r < 0 && errno == EINTR);
@@ -701,6 +761,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
     {"readBatch", NULL, js_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
     {"writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setOffload", NULL, js_set_offload, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
   napi_property_descriptor methods[] = {
@@ -714,6 +775,19 @@ static napi_value init(napi_env env, napi_value exports) {
   set_int(env, exports, "IFF_VNET_HDR", IFF_VNET_HDR);
   set_int(env, exports, "IFF_MULTI_QUEUE", IFF_MULTI_QUEUE);
   set_int(env, exports, "DESC_SIZE", DESC_SIZE);
+  set_int(env, exports, "DESC_IN_VNET", DESC_IN_VNET);
+  set_int(env, exports, "VNET_HDR_LEN", (int32_t)sizeof(struct virtio_net_hdr));
+  set_int(env, exports, "TUN_F_CSUM", TUN_F_CSUM);
+  set_int(env, exports, "TUN_F_TSO4", TUN_F_TSO4);
+  set_int(env, exports, "TUN_F_TSO6", TUN_F_TSO6);
+  set_int(env, exports, "TUN_F_TSO_ECN", TUN_F_TSO_ECN);
+#ifdef TUN_F_USO4
+  set_int(env, exports, "TUN_F_USO4", TUN_F_USO4);
+  set_int(env, exports, "TUN_F_USO6", TUN_F_USO6);
+#else
+  set_int(env, exports, "TUN_F_USO4", 0x20);  // Linux 6.2 uapi; older headers lack the names
+  set_int(env, exports, "TUN_F_USO6", 0x40);
+#endif
   return exports;
 }
 

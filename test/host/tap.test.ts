@@ -5,7 +5,7 @@
 
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildFrame, decodeFrame } from "../../src/host/frames.js";
+import { buildFrame, completeChecksum, decodeFrame, decodeVnet, toChecksumPartial, VNET_F_NEEDS_CSUM } from "../../src/host/frames.js";
 import { VERDICTS } from "../../src/maps/verdicts.js";
 import { addonPath, DESC_SIZE, Tap, verdictMask } from "../../src/host/tap.js";
 import { cleanupAll, createNetns, ip, nsExec, nsIp, nsSpawn, nsSysctl, onCleanup, sweepStale, uniqueName, netnsUnavailable } from "../helpers/netns.js";
@@ -219,6 +219,71 @@ describe.skipIf(!!unavailable)("TAP I/O layer", () => {
     }
     const v = Tap.open(uniqueName(), { netns: ns, vnetHdr: true, up: true });
     expect(v.readBatch(mem, DESCS, BATCH, FRAMES, CAP)).toBeGreaterThanOrEqual(0);
+    v.close();
+  });
+
+  it("IFF_VNET_HDR with offloads: the kernel hands over partial checksums, and takes a UDP super-frame that it segments", async () => {
+    const vname = uniqueName();
+    const v = Tap.open(vname, { netns: ns, vnetHdr: true, up: true });
+    onCleanup(() => v.close());
+    expect(v.vnetHdrLen).toBe(10);
+    const got = v.setOffloads();
+    expect(got).toContain("csum");
+    expect(got).toContain("tso4");
+    const VIP_NET = "10.79.0";
+    nsIp(ns, ["addr", "add", `${VIP_NET}.1/24`, "dev", vname]);
+    nsIp(ns, ["neigh", "replace", `${VIP_NET}.2`, "lladdr", PEER_MAC, "dev", vname, "nud", "permanent"]);
+    const vm = new WebAssembly.Memory({ initial: 80 }); // 5 MiB: 64 KiB slots
+    const VCAP = 65_600;
+    const drainV = (): Array<{ vnet: Uint8Array; frame: Uint8Array; result: number }> => {
+      const out = [];
+      for (;;) {
+        const n = v.readBatch(vm, 0, 16, 4096, VCAP);
+        if (n === 0) return out;
+        const dv = new DataView(vm.buffer);
+        for (let i = 0; i < n; i++) {
+          const off = dv.getUint32(i * 16, true);
+          const len = dv.getUint32(i * 16 + 4, true);
+          expect(off).toBe(4096 + i * VCAP + 10);
+          expect(dv.getUint32(i * 16 + 8, true)).toBe(VCAP - 10);
+          out.push({ vnet: new Uint8Array(vm.buffer, off - 10, 10).slice(), frame: new Uint8Array(vm.buffer, off, len).slice(), result: dv.getUint32(i * 16 + 12, true) });
+        }
+      }
+    };
+    drainV();
+    // 1. Read: a UDP datagram leaves with a partial checksum, described by the header.
+    nodeIn(ns, `const s=require('dgram').createSocket('udp4');s.send(Buffer.alloc(300,7),9999,'${VIP_NET}.2',()=>s.close())`);
+    await new Promise((r) => setTimeout(r, 50));
+    const udp = drainV().filter((f) => decodeFrame(f.frame).dport === 9999);
+    expect(udp).toHaveLength(1);
+    expect(udp[0]!.result).toBe(1); // DESC_IN_VNET
+    const h = decodeVnet(udp[0]!.vnet);
+    expect(h).toMatchObject({ flags: VNET_F_NEEDS_CSUM, gsoType: 0, csumStart: 34, csumOffset: 6 });
+    expect(decodeFrame(udp[0]!.frame).badChecksums).toEqual(["udp"]);
+    expect(decodeFrame(completeChecksum(udp[0]!.frame, udp[0]!.vnet)).badChecksums).toEqual([]);
+
+    // 2. Write: one USO super-frame of 4 × 1000 bytes with a partial checksum reaches a socket as 4 datagrams.
+    const rx = nsSpawn(ns, [process.execPath, "-e",
+      `let n=0,b=0;const s=require('dgram').createSocket('udp4');s.on('message',m=>{n++;b+=m.length;console.log('got '+n+' '+b)});` +
+      `s.bind(7778,'${VIP_NET}.1',()=>console.log('ready'));setTimeout(()=>process.exit(0),8000)`]);
+    let out = "";
+    await withTimeout(new Promise<void>((res) => rx.stdout!.on("data", (b: Buffer) => ((out += b), out.includes("ready") && res()))), 5000, "receiver");
+    const big = buildFrame({ srcMac: PEER_MAC, dstMac: v.mac, src: `${VIP_NET}.2`, dst: `${VIP_NET}.1`, proto: "UDP", sport: 9999, dport: 7778, payload: new Uint8Array(4000).fill(9) });
+    const pf = toChecksumPartial(big, 1000);
+    new Uint8Array(vm.buffer).set(pf.vnet, 4096);
+    new Uint8Array(vm.buffer).set(pf.data, 4106);
+    const dv = new DataView(vm.buffer);
+    dv.setUint32(0, 4106, true);
+    dv.setUint32(4, pf.data.length, true);
+    dv.setUint32(8, VCAP - 10, true);
+    dv.setUint32(12, VERDICTS.indexOf("TX"), true);
+    expect(v.writeBatch(vm, 0, 1, verdictMask("TX"))).toMatchObject({ written: 1, errors: 0 });
+    await withTimeout(new Promise<void>((res) => {
+      const check = (): void => void (out.includes("got 4 4000") && res());
+      rx.stdout!.on("data", check);
+      check();
+    }), 5000, "4 datagrams from one super-frame");
+    rx.kill("SIGKILL");
     v.close();
   });
 
