@@ -16,8 +16,11 @@
 // Names are case-insensitive. Over UDP the answer must fit the client's EDNS0 buffer (512 without
 // EDNS); otherwise it is sent empty with TC set and the client retries over TCP. Malformed
 // queries get FORMERR when a header can be read, otherwise they are dropped; both are counted.
-// The index is rebuilt lazily on the first query after a change, so a Service switching between
-// ExternalName and ClusterIP changes the answer at once.
+// The index is built in full once both informers have listed, then updated in place per
+// Service/EndpointSlice event (only that Service's names change, with the same result as a full
+// build), so a Service switching between ExternalName and ClusterIP changes the answer at once.
+// Encoded answers to ordinary queries are cached per question and dropped for the names an
+// update touches; a hit only patches the ID (and picks the truncated form when it must).
 
 import dgram from "node:dgram";
 import net from "node:net";
@@ -25,7 +28,7 @@ import * as dnsPacket from "dns-packet";
 import type { Answer, DecodedPacket, OptAnswer, Packet, Question, SrvData } from "dns-packet";
 import type { ObjectSource } from "../store/watch.js";
 import type { EndpointSlice, Service } from "../store/types.js";
-import { Informer, type Obj } from "../agent/informer.js";
+import { Informer, objKey, type Obj } from "../agent/informer.js";
 import { Counter, type Registry } from "prom-client";
 
 export const DNS_VERSION = "1.1.0";
@@ -33,6 +36,7 @@ export const DEFAULT_ZONE = "cluster.local";
 export const DEFAULT_TTL = 5;
 /** The UDP payload size tapvip advertises in its own OPT record. */
 export const SERVER_UDP_SIZE = 1232;
+export const DEFAULT_ANSWER_CACHE = 100_000;
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -55,6 +59,8 @@ export interface DnsServerOptions {
   upstreams?: Upstream[];
   /** Per-upstream timeout (default 2000 ms). */
   upstreamTimeoutMs?: number;
+  /** Encoded answers kept for repeated questions (default 100000; 0 turns the cache off). */
+  answerCache?: number;
 }
 
 export interface DnsCounters {
@@ -108,87 +114,312 @@ interface Node {
 
 const newNode = (): Node => ({ a: [], aaaa: [], srv: [] });
 
-/** The zone's records, built from the current Services and EndpointSlices. */
-export class ZoneIndex {
-  readonly names = new Map<string, Node>();
-  readonly ptr = new Map<string, string>();
+/**
+ * What one Service object (with the EndpointSlices of its name) puts into the zone: the names
+ * that carry records, every name they make exist (themselves and their ancestors below the zone:
+ * empty non-terminals answer NODATA, not NXDOMAIN), and PTR candidates.
+ */
+interface Contribution {
+  records: Map<string, Node>;
+  names: string[];
+  /** "reverse name\n<rank>\t<target>": rank 0 for a clusterIP, 1 for an endpoint address. */
+  ptr: string[];
+}
 
-  constructor(readonly zone: string, services: Iterable<Obj>, slices: Iterable<Obj>) {
-    this.node(zone).apex = true;
-    this.node(`dns-version.${zone}`).txt = [DNS_VERSION];
-    const byService = new Map<string, EndpointSlice[]>();
-    for (const o of slices) {
-      const s = o as unknown as EndpointSlice;
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (!svc) continue;
-      const k = `${s.metadata.namespace ?? "default"}/${svc}`;
-      const list = byService.get(k) ?? [];
-      list.push(s);
-      byService.set(k, list);
-    }
-    for (const o of services) this.addService(o as unknown as Service, byService);
+const STATIC_OWNER = ""; // the apex and dns-version; sorts before every "namespace/name"
+
+/** "namespace/name" of the Service a Service object or an EndpointSlice stands for. */
+function serviceRef(namespace: string | undefined, name: string): string {
+  return `${namespace ?? "default"}/${name}`;
+}
+
+function sliceServiceRef(o: Obj): string | undefined {
+  const svc = (o.metadata.labels as Record<string, string> | undefined)?.[SERVICE_NAME_LABEL];
+  return svc ? serviceRef(o.metadata.namespace, svc) : undefined;
+}
+
+function sameNode(x: Node, y: Node): boolean {
+  if (x.cname !== y.cname || x.apex !== y.apex || x.a.length !== y.a.length || x.aaaa.length !== y.aaaa.length || x.srv.length !== y.srv.length) return false;
+  if ((x.txt ?? []).join("\0") !== (y.txt ?? []).join("\0") || (x.txt === undefined) !== (y.txt === undefined)) return false;
+  for (let i = 0; i < x.a.length; i++) if (x.a[i] !== y.a[i]) return false;
+  for (let i = 0; i < x.aaaa.length; i++) if (x.aaaa[i] !== y.aaaa[i]) return false;
+  for (let i = 0; i < x.srv.length; i++) {
+    const p = x.srv[i]!;
+    const q = y.srv[i]!;
+    if (p.target !== q.target || p.port !== q.port || p.weight !== q.weight || p.priority !== q.priority) return false;
+  }
+  return true;
+}
+
+function sameContribution(x: Contribution, y: Contribution): boolean {
+  if (x.names.length !== y.names.length || x.ptr.length !== y.ptr.length || x.records.size !== y.records.size) return false;
+  for (let i = 0; i < x.names.length; i++) if (x.names[i] !== y.names[i]) return false;
+  for (let i = 0; i < x.ptr.length; i++) if (x.ptr[i] !== y.ptr[i]) return false;
+  for (const [n, node] of x.records) {
+    const other = y.records.get(n);
+    if (!other || !sameNode(node, other)) return false;
+  }
+  return true;
+}
+
+function addIP(n: Node, ip: string): void {
+  const list = net.isIPv6(ip) ? n.aaaa : n.a;
+  if (!list.includes(ip)) list.push(ip);
+}
+
+/**
+ * The zone's records, built from the current Services and EndpointSlices and kept up to date
+ * one object at a time (applyService / applySlice): a change recomputes only the Service objects
+ * of that name, and the index is always exactly what a fresh build from the same objects gives.
+ *
+ * Records are owned per Service object and merged per name in owner order, so the result does
+ * not depend on the order objects arrived in: a Service's slices are read in slice-name order,
+ * and a reverse name several owners claim answers with one PTR — a clusterIP before an endpoint
+ * address, then the smallest target name.
+ */
+export class ZoneIndex {
+  /** Every existing name (records, or an empty non-terminal) → its records. Read-only outside. */
+  readonly names = new Map<string, Node>();
+  /** Reverse name → the PTR target. Read-only outside. */
+  readonly ptr = new Map<string, string>();
+  /** Called with every name (forward or reverse) whose answers may have changed. */
+  onTouch: ((name: string) => void) | null = null;
+
+  private readonly refs = new Map<string, number>();
+  /** Names with records → [owner, records] sorted by owner (almost always one). */
+  private readonly data = new Map<string, Array<[string, Node]>>();
+  private readonly ptrCands = new Map<string, Map<string, number>>();
+  private readonly services = new Map<string, Service>();
+  private readonly ownersByRef = new Map<string, Set<string>>();
+  private readonly slices = new Map<string, EndpointSlice>();
+  private readonly sliceRef = new Map<string, string>();
+  private readonly slicesByRef = new Map<string, Set<string>>();
+  private readonly contrib = new Map<string, Contribution>();
+
+  constructor(readonly zone: string, services: Iterable<Obj> = [], slices: Iterable<Obj> = []) {
+    const records = new Map<string, Node>([
+      [zone, { ...newNode(), apex: true }],
+      [`dns-version.${zone}`, { ...newNode(), txt: [DNS_VERSION] }],
+    ]);
+    this.swap(STATIC_OWNER, { records, names: this.namesOf(records), ptr: [] });
+    for (const o of slices) this.storeSlice(objKey(o), o);
+    for (const o of services) this.applyService(undefined, o);
   }
 
-  private node(name: string): Node {
-    let n = this.names.get(name);
-    if (!n) {
-      n = newNode();
-      this.names.set(name, n);
-      // empty non-terminals up to the zone exist (NODATA, not NXDOMAIN)
+  /** A Service was added (old undefined), updated, or deleted (cur undefined). */
+  applyService(old: Obj | undefined, cur: Obj | undefined): void {
+    const o = cur ?? old;
+    if (!o) return;
+    const key = objKey(o);
+    const ref = serviceRef(o.metadata.namespace, o.metadata.name ?? "");
+    if (cur) {
+      this.services.set(key, cur as unknown as Service);
+      let owners = this.ownersByRef.get(ref);
+      if (!owners) this.ownersByRef.set(ref, (owners = new Set()));
+      owners.add(key);
+    } else {
+      this.services.delete(key);
+      const owners = this.ownersByRef.get(ref);
+      owners?.delete(key);
+      if (owners?.size === 0) this.ownersByRef.delete(ref);
+    }
+    this.recompute(key);
+  }
+
+  /** An EndpointSlice was added (old undefined), updated, or deleted (cur undefined). */
+  applySlice(old: Obj | undefined, cur: Obj | undefined): void {
+    const o = cur ?? old;
+    if (!o) return;
+    const key = objKey(o);
+    const before = this.sliceRef.get(key);
+    const after = this.storeSlice(key, cur);
+    for (const ref of new Set([before, after])) {
+      if (ref === undefined) continue;
+      for (const owner of this.ownersByRef.get(ref) ?? []) this.recompute(owner);
+    }
+  }
+
+  /** Records `o` (undefined: removes it) under its Service; returns that Service's ref. */
+  private storeSlice(key: string, o: Obj | undefined): string | undefined {
+    const before = this.sliceRef.get(key);
+    if (before !== undefined) {
+      const set = this.slicesByRef.get(before)!;
+      set.delete(key);
+      if (set.size === 0) this.slicesByRef.delete(before);
+      this.sliceRef.delete(key);
+    }
+    this.slices.delete(key);
+    const ref = o ? sliceServiceRef(o) : undefined;
+    if (o && ref !== undefined) {
+      this.slices.set(key, o as unknown as EndpointSlice);
+      this.sliceRef.set(key, ref);
+      let set = this.slicesByRef.get(ref);
+      if (!set) this.slicesByRef.set(ref, (set = new Set()));
+      set.add(key);
+    }
+    return ref;
+  }
+
+  private recompute(owner: string): void {
+    const svc = this.services.get(owner);
+    this.swap(owner, svc ? this.serviceRecords(svc) : undefined);
+  }
+
+  /** The names `records` make exist: each record name and its ancestors below the zone. */
+  private namesOf(records: Map<string, Node>): string[] {
+    const out = new Set<string>();
+    for (const name of records.keys()) {
+      out.add(name);
       let p = name;
       while (p !== this.zone && p.endsWith(`.${this.zone}`)) {
         p = p.slice(p.indexOf(".") + 1);
-        if (this.names.has(p)) break;
-        this.names.set(p, newNode());
+        if (out.has(p)) break;
+        out.add(p);
       }
     }
-    return n;
+    return [...out];
   }
 
-  private addIP(n: Node, ip: string): void {
-    const list = net.isIPv6(ip) ? n.aaaa : n.a;
-    if (!list.includes(ip)) list.push(ip);
+  /** Replaces `owner`'s contribution; touches only the names either version has. */
+  private swap(owner: string, next: Contribution | undefined): void {
+    const prev = this.contrib.get(owner);
+    if (!prev && !next) return;
+    if (prev && next && sameContribution(prev, next)) return;
+    const affected = new Set<string>();
+    const reverse = new Set<string>();
+    if (prev) {
+      for (const n of prev.names) {
+        const r = (this.refs.get(n) ?? 0) - 1;
+        if (r > 0) this.refs.set(n, r);
+        else this.refs.delete(n);
+        affected.add(n);
+      }
+      for (const n of prev.records.keys()) {
+        const list = this.data.get(n)!.filter(([o]) => o !== owner);
+        if (list.length > 0) this.data.set(n, list);
+        else this.data.delete(n);
+      }
+      for (const p of prev.ptr) reverse.add(this.ptrCount(p, -1));
+      this.contrib.delete(owner);
+    }
+    if (next) {
+      for (const n of next.names) {
+        this.refs.set(n, (this.refs.get(n) ?? 0) + 1);
+        affected.add(n);
+      }
+      for (const [n, node] of next.records) {
+        const list = this.data.get(n);
+        if (!list) this.data.set(n, [[owner, node]]);
+        else {
+          list.push([owner, node]);
+          list.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+        }
+      }
+      for (const p of next.ptr) reverse.add(this.ptrCount(p, 1));
+      this.contrib.set(owner, next);
+    }
+    for (const n of affected) {
+      this.merge(n);
+      this.onTouch?.(n);
+    }
+    for (const r of reverse) {
+      const cands = this.ptrCands.get(r);
+      let best: string | undefined;
+      for (const c of cands?.keys() ?? []) if (best === undefined || c < best) best = c;
+      if (best === undefined) this.ptr.delete(r);
+      else this.ptr.set(r, best.slice(best.indexOf("\t") + 1));
+      this.onTouch?.(r);
+    }
   }
 
-  private addService(svc: Service, slices: Map<string, EndpointSlice[]>): void {
+  private ptrCount(entry: string, delta: number): string {
+    const i = entry.indexOf("\n");
+    const rev = entry.slice(0, i);
+    const cand = entry.slice(i + 1);
+    let cands = this.ptrCands.get(rev);
+    if (!cands) this.ptrCands.set(rev, (cands = new Map()));
+    const c = (cands.get(cand) ?? 0) + delta;
+    if (c > 0) cands.set(cand, c);
+    else cands.delete(cand);
+    if (cands.size === 0) this.ptrCands.delete(rev);
+    return rev;
+  }
+
+  /** Recomputes the visible records of one name from its owners. */
+  private merge(name: string): void {
+    if (!this.refs.has(name)) {
+      this.names.delete(name);
+      return;
+    }
+    const owners = this.data.get(name);
+    if (!owners) {
+      this.names.set(name, newNode());
+      return;
+    }
+    if (owners.length === 1) {
+      this.names.set(name, owners[0]![1]);
+      return;
+    }
+    const m = newNode();
+    for (const [, n] of owners) {
+      for (const ip of n.a) addIP(m, ip);
+      for (const ip of n.aaaa) addIP(m, ip);
+      m.srv.push(...n.srv);
+      if (n.cname !== undefined && m.cname === undefined) m.cname = n.cname;
+      if (n.txt !== undefined && m.txt === undefined) m.txt = n.txt;
+      if (n.apex) m.apex = true;
+    }
+    this.names.set(name, m);
+  }
+
+  /** The records of one Service object, with the EndpointSlices of its name in name order. */
+  private serviceRecords(svc: Service): Contribution | undefined {
     const name = (svc.metadata.name ?? "").toLowerCase();
     const ns = (svc.metadata.namespace ?? "default").toLowerCase();
-    if (!name || !svc.spec) return;
+    if (!name || !svc.spec) return undefined;
     const base = `${name}.${ns}.svc.${this.zone}`;
     const spec = svc.spec;
+    const records = new Map<string, Node>();
+    const ptr: string[] = [];
+    const node = (n: string): Node => {
+      let r = records.get(n);
+      if (!r) records.set(n, (r = newNode()));
+      return r;
+    };
+    const done = (): Contribution | undefined => (records.size === 0 ? undefined : { records, names: this.namesOf(records), ptr: [...new Set(ptr)].sort() });
     if (spec.type === "ExternalName") {
-      if (spec.externalName) this.node(base).cname = spec.externalName.replace(/\.$/, "").toLowerCase();
-      return;
+      if (spec.externalName) node(base).cname = spec.externalName.replace(/\.$/, "").toLowerCase();
+      return done();
     }
     const ports = (spec.ports ?? []).filter((p) => p.name);
     if (spec.clusterIP && spec.clusterIP !== "None") {
-      const n = this.node(base);
+      const n = node(base);
       const ips = spec.clusterIPs && spec.clusterIPs.length > 0 ? spec.clusterIPs : [spec.clusterIP];
       for (const ip of ips) {
-        this.addIP(n, ip);
-        this.ptr.set(reverseName(ip), base);
+        addIP(n, ip);
+        ptr.push(`${reverseName(ip)}\n0\t${base}`);
       }
       for (const p of ports) {
-        this.node(`_${p.name!.toLowerCase()}._${(p.protocol ?? "TCP").toLowerCase()}.${base}`).srv.push({ priority: 0, weight: 100, port: p.port, target: base });
+        node(`_${p.name!.toLowerCase()}._${(p.protocol ?? "TCP").toLowerCase()}.${base}`).srv.push({ priority: 0, weight: 100, port: p.port, target: base });
       }
-      return;
+      return done();
     }
-    if (spec.clusterIP !== "None") return;
+    if (spec.clusterIP !== "None") return undefined;
     // headless: the ready (or, with publishNotReadyAddresses, all) endpoints
+    const sliceKeys = [...(this.slicesByRef.get(serviceRef(svc.metadata.namespace, svc.metadata.name ?? "")) ?? [])].sort();
     const srv = new Map<string, SrvData[]>();
-    let any = false;
-    for (const s of slices.get(`${ns}/${name}`) ?? []) {
+    for (const k of sliceKeys) {
+      const s = this.slices.get(k)!;
       if (s.addressType === "FQDN") continue;
       for (const ep of s.endpoints ?? []) {
         if (!spec.publishNotReadyAddresses && ep.conditions?.ready === false) continue;
         for (const ip of ep.addresses ?? []) {
           if (!net.isIP(ip)) continue;
-          any = true;
           const host = (ep.hostname ?? ip.replace(/[.:]/g, "-")).toLowerCase();
           const fqdn = `${host}.${base}`;
-          this.addIP(this.node(base), ip);
-          this.addIP(this.node(fqdn), ip);
-          this.ptr.set(reverseName(ip), fqdn);
+          addIP(node(base), ip);
+          addIP(node(fqdn), ip);
+          ptr.push(`${reverseName(ip)}\n1\t${fqdn}`);
           for (const p of ports) {
             const proto = p.protocol ?? "TCP";
             const sp = (s.ports ?? []).find((x) => (x.name ?? "") === p.name && (x.protocol ?? "TCP") === proto);
@@ -202,11 +433,11 @@ export class ZoneIndex {
         }
       }
     }
-    if (!any) return;
     for (const [owner, list] of srv) {
       const w = Math.max(1, Math.floor(100 / list.length));
-      this.node(owner).srv.push(...list.map((r) => ({ ...r, weight: w })));
+      node(owner).srv.push(...list.map((r) => ({ ...r, weight: w })));
     }
+    return done();
   }
 }
 
@@ -223,6 +454,11 @@ export class DnsServer {
   private readonly slices: Informer;
   private syncedKinds = 0;
   private index: ZoneIndex | null = null;
+  private readonly cacheMax: number;
+  /** Encoded local answers by question (see parseSimpleQuery), oldest first. */
+  private readonly cache = new Map<string, CachedAnswer>();
+  /** Lower-cased name → keys of the cached answers that depend on it. */
+  private readonly cacheByName = new Map<string, Set<string>>();
   private readonly counters: DnsCounters = { queries: {}, responses: {}, udp: 0, tcp: 0, truncated: 0, forwarded: 0, malformed: 0, dropped: 0 };
 
   constructor(private readonly opts: DnsServerOptions) {
@@ -231,17 +467,17 @@ export class DnsServer {
     this.upstreams = opts.upstreams ?? [];
     this.address = opts.address ?? "127.0.0.1";
     this.wantPort = opts.port ?? 53;
-    const h = {
-      onChange: () => {
-        this.index = null;
-      },
-      onSynced: () => {
-        this.syncedKinds++;
-        this.index = null;
-      },
+    this.cacheMax = opts.answerCache ?? DEFAULT_ANSWER_CACHE;
+    const onSynced = (): void => {
+      this.syncedKinds++;
+      this.setIndex(null);
+      if (this.synced) this.currentIndex();
     };
-    this.services = new Informer(opts.source, "Service", h);
-    this.slices = new Informer(opts.source, "EndpointSlice", h);
+    // Before the first full sync there is no index; after it, every change is applied to the
+    // index in place (only that Service's names change) and drops only the cached answers of
+    // the names it touched.
+    this.services = new Informer(opts.source, "Service", { onChange: (old, cur) => this.index?.applyService(old, cur), onSynced });
+    this.slices = new Informer(opts.source, "EndpointSlice", { onChange: (old, cur) => this.index?.applySlice(old, cur), onSynced });
   }
 
   /** Both informers delivered their first list. */
@@ -288,7 +524,12 @@ export class DnsServer {
     });
     udp.on("message", (msg, rinfo) => {
       this.counters.udp++;
-      this.handle(msg, "udp")
+      const cached = this.fromCache(msg, "udp");
+      if (cached) {
+        udp.send(cached, rinfo.port, rinfo.address);
+        return;
+      }
+      this.decodeAndAnswer(msg, "udp")
         .then((resp) => {
           if (resp) udp.send(resp, rinfo.port, rinfo.address);
         })
@@ -371,6 +612,91 @@ export class DnsServer {
 
   /** One query in wire format → the response in wire format, or null to drop it. */
   async handle(msg: Buffer, transport: "udp" | "tcp"): Promise<Buffer | null> {
+    return this.fromCache(msg, transport) ?? this.decodeAndAnswer(msg, transport);
+  }
+
+  /**
+   * An ordinary query for a local name, answered from the answer cache (filled on a miss): the
+   * cached response with the query's ID, or its truncated form when it does not fit. Null when
+   * the full path decides (anything unusual, names to forward, before the first sync).
+   */
+  private fromCache(msg: Buffer, transport: "udp" | "tcp"): Buffer | null {
+    if (this.cacheMax <= 0 || !this.synced) return null;
+    const p = parseSimpleQuery(msg);
+    if (!p) return null;
+    const e = this.cache.get(p.key) ?? this.fillCache(msg, p.key);
+    if (!e) return null;
+    this.count(this.counters.queries, e.type);
+    const limit = transport === "tcp" ? 65535 : p.opt ? Math.max(512, p.udpSize || 512) : 512;
+    let body = e.full;
+    if (body.length > limit) {
+      this.counters.truncated++;
+      body = e.truncated!;
+    }
+    this.count(this.counters.responses, e.rcode);
+    const out = Buffer.allocUnsafe(body.length);
+    body.copy(out);
+    out[0] = p.id >> 8;
+    out[1] = p.id & 0xff;
+    return out;
+  }
+
+  private fillCache(msg: Buffer, key: string): CachedAnswer | undefined {
+    let q: DecodedPacket;
+    try {
+      q = dnsPacket.decode(msg);
+    } catch {
+      return undefined;
+    }
+    const question = q.questions?.[0];
+    if (q.questions?.length !== 1 || !question || typeof question.name !== "string") return undefined;
+    const local = this.answer(question);
+    if (local === "forward") return undefined;
+    const opt = (q.additionals ?? []).find((a): a is OptAnswer => a.type === "OPT");
+    let parts: { full: Buffer; truncated: Buffer | null };
+    try {
+      parts = this.encodeLocal(q, question, local, opt);
+    } catch {
+      return undefined;
+    }
+    const name = question.name.replace(/\.$/, "").toLowerCase();
+    const deps = [name];
+    for (const a of local.answers) if (a.type === "SRV" && !deps.includes(a.data.target)) deps.push(a.data.target);
+    const e: CachedAnswer = { ...parts, type: String(question.type), rcode: local.rcode, deps };
+    if (this.cache.size >= this.cacheMax) this.evict(this.cache.keys().next().value!);
+    this.cache.set(key, e);
+    for (const d of deps) {
+      let keys = this.cacheByName.get(d);
+      if (!keys) this.cacheByName.set(d, (keys = new Set()));
+      keys.add(key);
+    }
+    return e;
+  }
+
+  private evict(key: string): void {
+    const e = this.cache.get(key);
+    if (!e) return;
+    this.cache.delete(key);
+    for (const d of e.deps) {
+      const keys = this.cacheByName.get(d);
+      keys?.delete(key);
+      if (keys?.size === 0) this.cacheByName.delete(d);
+    }
+  }
+
+  /** Drops the cached answers that depend on `name` (the index changed it). */
+  private uncache(name: string): void {
+    const keys = this.cacheByName.get(name);
+    if (!keys) return;
+    for (const k of [...keys]) this.evict(k);
+  }
+
+  /** Entries in the answer cache (for tests and the benchmark). */
+  get cachedAnswers(): number {
+    return this.cache.size;
+  }
+
+  private async decodeAndAnswer(msg: Buffer, transport: "udp" | "tcp"): Promise<Buffer | null> {
     if (msg.length < 12) {
       this.counters.malformed++;
       this.counters.dropped++;
@@ -425,31 +751,49 @@ export class DnsServer {
     return b;
   }
 
-  private encode(q: DecodedPacket, question: Question, r: LocalAnswer, opt: OptAnswer | undefined, limit: number): Buffer {
+  /**
+   * A local answer in wire format: whole, and (when it is longer than the smallest UDP limit,
+   * 512) emptied with TC set, for clients whose limit it exceeds — they retry over TCP. Throws
+   * when dns-packet cannot encode it.
+   */
+  private encodeLocal(q: DecodedPacket, question: Question, r: LocalAnswer, opt: OptAnswer | undefined): { full: Buffer; truncated: Buffer | null } {
     const rd = (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
-    let flags = rd | (r.aa ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | (this.upstreams.length > 0 ? dnsPacket.RECURSION_AVAILABLE : 0) | RCODE[r.rcode];
+    const flags = rd | (r.aa ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | (this.upstreams.length > 0 ? dnsPacket.RECURSION_AVAILABLE : 0) | RCODE[r.rcode];
     const optRR: OptAnswer[] = opt ? [{ type: "OPT", name: ".", udpPayloadSize: SERVER_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] : [];
     const packet: Packet = { type: "response", id: q.id, flags, questions: [question], answers: r.answers, authorities: r.authorities, additionals: [...r.additionals, ...optRR] };
-    let out: Buffer;
+    const full = dnsPacket.encode(packet);
+    const truncated = full.length > 512 ? dnsPacket.encode({ ...packet, flags: flags | dnsPacket.TRUNCATED_RESPONSE, answers: [], authorities: [], additionals: optRR }) : null;
+    return { full, truncated };
+  }
+
+  private encode(q: DecodedPacket, question: Question, r: LocalAnswer, opt: OptAnswer | undefined, limit: number): Buffer {
+    let parts: { full: Buffer; truncated: Buffer | null };
     try {
-      out = dnsPacket.encode(packet);
+      parts = this.encodeLocal(q, question, r, opt);
     } catch {
       this.counters.malformed++;
       return this.bare(q.id ?? 0, (q.flags ?? 0) & 0x7fff, RCODE.FORMERR);
     }
+    let out = parts.full;
     if (out.length > limit) {
-      // answer does not fit: empty it, set TC; the client retries over TCP
       this.counters.truncated++;
-      flags |= dnsPacket.TRUNCATED_RESPONSE;
-      out = dnsPacket.encode({ ...packet, flags, answers: [], authorities: [], additionals: optRR });
+      out = parts.truncated!;
     }
     this.count(this.counters.responses, r.rcode);
     return out;
   }
 
   private currentIndex(): ZoneIndex {
-    if (!this.index) this.index = new ZoneIndex(this.zone, this.services.cache.values(), this.slices.cache.values());
-    return this.index;
+    if (!this.index) this.setIndex(new ZoneIndex(this.zone, this.services.cache.values(), this.slices.cache.values()));
+    return this.index!;
+  }
+
+  private setIndex(idx: ZoneIndex | null): void {
+    if (this.index) this.index.onTouch = null;
+    this.index = idx;
+    this.cache.clear();
+    this.cacheByName.clear();
+    if (idx) idx.onTouch = (name) => this.uncache(name);
   }
 
   private soa(): Answer {
@@ -462,8 +806,11 @@ export class DnsServer {
     };
   }
 
-  /** The local answer for a question, or "forward" for names tapvip is not authoritative for. */
-  answer(question: Question): LocalAnswer | "forward" {
+  /**
+   * The local answer for a question, or "forward" for names tapvip is not authoritative for;
+   * from the live index, or from `index` (tests compare with a fresh full build).
+   */
+  answer(question: Question, index?: ZoneIndex): LocalAnswer | "forward" {
     const asked = question.name;
     const name = asked.replace(/\.$/, "").toLowerCase();
     const type: string = question.type;
@@ -473,7 +820,7 @@ export class DnsServer {
     if (!inZone && !isReverse) return "forward";
     if (cls !== "IN" && cls !== "ANY") return inZone ? { rcode: "REFUSED", answers: [], authorities: [], additionals: [], aa: false } : "forward";
     if (!this.synced) return inZone ? { rcode: "SERVFAIL", answers: [], authorities: [], additionals: [], aa: false } : "forward";
-    const idx = this.currentIndex();
+    const idx = index ?? this.currentIndex();
     const ttl = this.ttl;
     if (isReverse) {
       const target = idx.ptr.get(name);
@@ -521,6 +868,61 @@ export class DnsServer {
     }
     return null;
   }
+}
+
+interface CachedAnswer {
+  full: Buffer;
+  truncated: Buffer | null;
+  /** The query type and the rcode, for the counters. */
+  type: string;
+  rcode: RcodeName;
+  /** Lower-cased names the answer depends on: the question's, and SRV targets (additionals). */
+  deps: string[];
+}
+
+/**
+ * The cache key of an ordinary query — one question, no answer or authority records, at most an
+ * OPT record with well-formed options dns-packet decodes without interpretation — or null for
+ * anything else. The key holds the question's bytes as sent (so the name's case is kept, as the
+ * response echoes it), RD (echoed) and whether EDNS is used (the response carries OPT then);
+ * nothing else in such a query changes the response but its ID and the size limit.
+ */
+export function parseSimpleQuery(msg: Buffer): { key: string; id: number; opt: boolean; udpSize: number } | null {
+  const len = msg.length;
+  if (len < 17) return null;
+  const flags = (msg[2]! << 8) | msg[3]!;
+  if (flags & 0xf800) return null; // a response, or an opcode other than QUERY
+  if (msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0 || msg[11]! > 1) return null;
+  let p = 12;
+  for (;;) {
+    if (p >= len) return null;
+    const l = msg[p]!;
+    if (l === 0) break;
+    if (l > 63) return null; // a compression pointer or a reserved label type
+    p += l + 1;
+  }
+  if (p - 12 > 254) return null;
+  const qEnd = p + 5;
+  if (qEnd > len) return null;
+  let opt = false;
+  let udpSize = 0;
+  if (msg[11] === 1) {
+    // OPT: root owner, TYPE 41, CLASS = UDP payload size, TTL = extended rcode/version/flags
+    if (qEnd + 11 > len || msg[qEnd] !== 0 || msg[qEnd + 1] !== 0 || msg[qEnd + 2] !== 41) return null;
+    const rdlen = (msg[qEnd + 9]! << 8) | msg[qEnd + 10]!;
+    if (qEnd + 11 + rdlen !== len) return null;
+    for (let o = qEnd + 11; o < len; ) {
+      if (o + 4 > len) return null;
+      const code = (msg[o]! << 8) | msg[o + 1]!;
+      if (code === 8 || code === 11 || code === 14) return null; // options dns-packet parses further
+      o += 4 + ((msg[o + 2]! << 8) | msg[o + 3]!);
+      if (o > len) return null;
+    }
+    opt = true;
+    udpSize = (msg[qEnd + 3]! << 8) | msg[qEnd + 4]!;
+  } else if (qEnd !== len) return null;
+  const key = (flags & 0x0100 ? "r" : "-") + (opt ? "e" : "-") + msg.toString("latin1", 12, qEnd);
+  return { key, id: (msg[0]! << 8) | msg[1]!, opt, udpSize };
 }
 
 export interface LocalAnswer {
