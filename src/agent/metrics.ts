@@ -9,12 +9,12 @@ import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Dataplane } from "../maps/dataplane.js";
 import { REASONS, reasonName, type Verdict } from "../maps/verdicts.js";
-import type { DatapathStats } from "./datapath.js";
+import { FRAME_SIZE_BOUNDS, type DatapathStats } from "./datapath.js";
 import type { ProgrammerView } from "./views.js";
 import { listen } from "./healthcheck.js";
 
 /** DatapathStats, optionally with write batch sizes (index = frames written by one writeBatch). */
-export type DatapathStatsLike = DatapathStats & { writeBatchSizes?: number[] };
+export type DatapathStatsLike = Pick<DatapathStats, "rxFrames" | "txFrames" | "batches" | "writeErrors" | "batchSizes"> & Partial<DatapathStats>;
 
 export interface MetricsOptions {
   dp: Dataplane;
@@ -48,7 +48,12 @@ type SvcLabel = (typeof SVC_LABELS)[number];
  */
 class ArrayHistogram extends Histogram<string> {
   private readonly bounds: number[];
-  constructor(private readonly metricName: string, private readonly helpText: string, bounds: number[], private readonly counts: () => readonly number[] | undefined, registry: Registry) {
+  /**
+   * `counts()[v]` is how many observations had value v; or, with `perBucket`, `counts()[i]` is
+   * how many fell in bucket i (the last index: above every bound) and `perBucket()` gives their sum.
+   */
+  constructor(private readonly metricName: string, private readonly helpText: string, bounds: number[], private readonly counts: () => readonly number[] | undefined, registry: Registry,
+    private readonly perBucket?: () => number) {
     super({ name: metricName, help: helpText, buckets: bounds, registers: [] });
     this.bounds = bounds;
     registry.registerMetric(this);
@@ -59,7 +64,13 @@ class ArrayHistogram extends Histogram<string> {
     const per = new Array<number>(this.bounds.length).fill(0);
     let count = 0;
     let sum = 0;
-    counts.forEach((n, v) => {
+    if (this.perBucket) {
+      counts.forEach((n, i) => {
+        count += n;
+        if (i < per.length) per[i] += n;
+      });
+      sum = this.perBucket();
+    } else counts.forEach((n, v) => {
       if (!n) return;
       count += n;
       sum += n * v;
@@ -228,6 +239,21 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     tapCounter("tap_tx_frames_total", "Frames written back into the TAP.", (s) => s.txFrames);
     tapCounter("tap_read_batches_total", "Batches read from the TAP (one WASM call each).", (s) => s.batches);
     tapCounter("tap_write_errors_total", "Frames the TAP refused or took short.", (s) => s.writeErrors);
+    tapCounter("tap_rx_bytes_total", "Bytes of frames read from the TAP.", (s) => s.rxBytes ?? 0);
+    tapCounter("tap_rx_super_frames_total", "Frames read as GSO super-frames (offloads on): the kernel segments them after the write.", (s) => s.superFrames ?? 0);
+    new Counter({
+      name: `${p}tap_stage_seconds_total`, help: "Time the datapath spent per stage: read (readBatch), process (WASM pipeline and MAC fix-up), write (writeBatch).",
+      labelNames: ["stage"], registers,
+      collect() {
+        this.reset();
+        const t = ds().stageNs;
+        if (t) for (const [stage, ns] of Object.entries(t)) this.inc({ stage }, ns / 1e9);
+      },
+    });
+    if (ds().frameSizes) {
+      new ArrayHistogram(`${p}tap_rx_frame_bytes`, "Sizes of frames read from the TAP (super-frames up to 64 KiB with offloads).",
+        [...FRAME_SIZE_BOUNDS], () => ds().frameSizes, registry, () => ds().rxBytes ?? 0);
+    }
     const bounds = batchBounds(dp.batchMax);
     new ArrayHistogram(`${p}tap_read_batch_size`, "Frames per TAP read batch.", bounds, () => ds().batchSizes, registry);
     // Only when the datapath counts write batches (DatapathStats.writeBatchSizes).

@@ -36,7 +36,7 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--pod-cidr CIDR] [--cluster-cidr CIDR,...] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
-           [--healthcheck-address IP] [--state-file FILE|off]
+           [--healthcheck-address IP] [--state-file FILE|off] [--offload on|off]
            [--dns ADDR:PORT] [--cluster-domain ZONE] [--dns-upstream IP:PORT,...] [-v]`;
 
 function interfacesExcept(skip: string[]): string[] {
@@ -55,7 +55,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
       "admin-address": { type: "string" }, "state-file": { type: "string" }, "cluster-cidr": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
-      verbose: { type: "boolean", short: "v" },
+      verbose: { type: "boolean", short: "v" }, offload: { type: "string" },
       dns: { type: "string" }, "cluster-domain": { type: "string" }, "dns-upstream": { type: "string" },
     },
   });
@@ -89,18 +89,33 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     source = serve.registry;
     log(`tapvip: API on ${serve.url} (data ${values.data ?? "/var/lib/tapvip"})`);
   }
-  const dp = new Dataplane({
-    seed: values.seed ? Number(values.seed) : undefined,
-    batchMax: 64,
-    frameCap: 2048,
-    maxEntries: values["max-conntrack"] ? { conntrack: Number(values["max-conntrack"]) } : {},
-    config: { snatAddr: values["masquerade-ip"] ?? MASQUERADE_IP, swapMacs: false, defaultAlgorithm: alg },
-  });
+  // The fast path (default): a TAP with virtio-net headers and checksum/segmentation offloads,
+  // so TCP and UDP arrive as super-frames of up to 64 KiB; "off" is the plain one-frame-per-
+  // MTU path. Where the kernel refuses offloads the TAP still works, frame by frame.
+  const offload = values.offload ?? "on";
+  if (offload !== "on" && offload !== "off") throw new Error(`run: --offload: "${offload}" is not on or off`);
+  const tap = Tap.open(values.tap!, { up: true, vnetHdr: offload === "on" });
+  let dp: Dataplane;
+  try {
+    const offloads = offload === "on" ? tap.setOffloads() : [];
+    log(`tapvip: TAP ${tap.name} offloads: ${offloads.length ? offloads.join(" ") : offload === "on" ? "refused by the kernel (plain frames)" : "off"}`);
+    const superFrames = offloads.some((o) => o.startsWith("tso") || o.startsWith("uso"));
+    dp = new Dataplane({
+      seed: values.seed ? Number(values.seed) : undefined,
+      batchMax: 64,
+      // A super-frame is up to 64 KiB of IP plus the Ethernet and virtio-net headers.
+      frameCap: superFrames ? 65_536 + 64 : 2048 + tap.vnetHdrLen,
+      maxEntries: values["max-conntrack"] ? { conntrack: Number(values["max-conntrack"]) } : {},
+      config: { snatAddr: values["masquerade-ip"] ?? MASQUERADE_IP, swapMacs: false, defaultAlgorithm: alg },
+    });
+  } catch (e) {
+    tap.close();
+    throw e;
+  }
   const prog = new Programmer(dp, { nodeName: values["node-name"]! });
   prog.setNodeAddresses(nodePortAddrs);
   prog.setLocalSources([...(values["pod-cidr"] ? [values["pod-cidr"]] : []), `${nodeIP}/32`]);
 
-  const tap = Tap.open(values.tap!, { up: true });
   const nodePortIfaces = values["nodeport-iface"]?.split(",").filter(Boolean) ?? interfacesExcept(["lo", tap.name]);
   const net = new NodeNetwork({ tap: tap.name, serviceCIDR, podCIDR: values["pod-cidr"], nodePortAddrs, nodePortIfaces, masqueradeIP: values["masquerade-ip"],
     replySourceCIDRs: values["cluster-cidr"]?.split(",").map((c) => c.trim()).filter(Boolean), log: values.verbose ? log : undefined });

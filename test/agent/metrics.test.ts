@@ -5,7 +5,7 @@ import { request } from "node:http";
 import { node, svc, CLIENT_POD, VIP } from "../helpers/node.js";
 import { buildFrame, type FrameSpec } from "../../src/host/frames.js";
 import type { ServicePortModel } from "../../src/proxy/programmer.js";
-import type { DatapathStats } from "../../src/agent/datapath.js";
+import { FRAME_SIZE_BOUNDS, type DatapathStats } from "../../src/agent/datapath.js";
 import { createMetrics, serveMetrics } from "../../src/agent/metrics.js";
 import { portView } from "../../src/agent/views.js";
 
@@ -21,7 +21,11 @@ function setup() {
     svc({ key: "default/dns:dns/UDP", protocol: "UDP", port: 53, clusterIPs: ["10.96.0.11"], internalTrafficPolicyLocal: true, endpoints: [ep(BE1, 5353)] }),
   ];
   prog.sync(models);
-  const stats: DatapathStats = { rxFrames: 0, txFrames: 0, batches: 0, writeErrors: 0, batchSizes: new Array(dp.batchMax + 1).fill(0), writeBatchSizes: new Array(dp.batchMax + 1).fill(0) };
+  const stats: DatapathStats = {
+    rxFrames: 0, txFrames: 0, rxBytes: 0, batches: 0, writeErrors: 0, superFrames: 0,
+    batchSizes: new Array(dp.batchMax + 1).fill(0), writeBatchSizes: new Array(dp.batchMax + 1).fill(0),
+    frameSizes: new Array(FRAME_SIZE_BOUNDS.length + 1).fill(0), stageNs: { read: 0, process: 0, write: 0 },
+  };
   const m = createMetrics({
     dp,
     programmerView: () => models.filter((x) => prog.serviceId(x.key) !== undefined).map((x) => portView(x, prog.serviceId(x.key)!)),
@@ -36,6 +40,12 @@ function setup() {
     stats.txFrames += res.filter((r) => r.verdict !== "DROP").length;
     stats.batches++;
     stats.batchSizes[specs.length]!++;
+    for (const s of specs) {
+      const len = buildFrame(s).length;
+      stats.rxBytes += len;
+      stats.frameSizes[FRAME_SIZE_BOUNDS.findIndex((b) => len <= b)]!++;
+    }
+    stats.stageNs.process += 1500;
     return res;
   };
   const setModels = (ms: ServicePortModel[]) => {
@@ -112,6 +122,11 @@ describe("createMetrics", () => {
     expect(value(text, 'tapvip_tap_read_batch_size_bucket{le="+Inf"}')).toBe(1);
     expect(value(text, "tapvip_tap_read_batch_size_sum")).toBe(4);
     expect(value(text, "tapvip_tap_read_batch_size_count")).toBe(1);
+    expect(value(text, 'tapvip_tap_rx_frame_bytes_bucket{le="64"}')).toBe(4); // 54-56 byte frames
+    expect(value(text, 'tapvip_tap_rx_frame_bytes_bucket{le="+Inf"}')).toBe(4);
+    expect(value(text, "tapvip_tap_rx_frame_bytes_sum")).toBe(value(text, "tapvip_tap_rx_bytes_total"));
+    expect(value(text, 'tapvip_tap_stage_seconds_total{stage="process"}')).toBeCloseTo(1.5e-6, 12);
+    expect(value(text, "tapvip_tap_rx_super_frames_total")).toBe(0);
     expect(value(text, "tapvip_tap_write_batch_size_count")).toBe(0); // no write batch counted yet
   });
 
