@@ -151,6 +151,15 @@ export function waitForOutput(child: ChildProcess, text: string, ms: number): Pr
 const ROOT = new URL(import.meta.url.includes("/dist/src/") ? "../../.." : "../..", import.meta.url).pathname;
 export const TAPVIP = join(ROOT, "bin/tapvip.js");
 
+/**
+ * `--offload on|off` for `tapvip run` from $TAPVIP_OFFLOAD, or nothing (the agent's default, on).
+ * The end-to-end tests run once per path: vitest.config.ts sets it per project.
+ */
+export function offloadArgs(): string[] {
+  const v = process.env.TAPVIP_OFFLOAD;
+  return v ? ["--offload", v] : [];
+}
+
 export interface AgentOptions {
   tap: string;
   /** The embedded API's port on the node namespace's loopback. */
@@ -177,7 +186,7 @@ export class Agent {
     const o = this.o;
     const child = nsSpawn(this.box.node, ["node", TAPVIP, "run", "--tap", o.tap, "--node-name", o.nodeName ?? "node-a",
       "--node-ip", NODE_IP, "--pod-cidr", o.podCIDR ?? POD_CIDR, "--data", o.dataDir, "--listen", `127.0.0.1:${o.apiPort}`,
-      "--nodeport-iface", this.box.nodeExtIf, ...(o.extraArgs ?? [])]);
+      "--nodeport-iface", this.box.nodeExtIf, ...offloadArgs(), ...(o.extraArgs ?? [])]);
     this.child = child;
     child.stderr?.on("data", (d) => (this.log += d.toString()));
     child.stdout?.on("data", (d) => (this.log += d.toString()));

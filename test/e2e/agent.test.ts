@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { netnsUnavailable, nsIp, nsExec, nsSpawn, cleanupAll, sweepStale } from "../helpers/netns.js";
-import { buildBox, startServer, waitForOutput, NODE_IP, type Box } from "../../src/demo/topology.js";
+import { offloadArgs, buildBox, startServer, waitForOutput, NODE_IP, type Box } from "../../src/demo/topology.js";
 
 const skip = netnsUnavailable();
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -79,7 +79,7 @@ describe.skipIf(skip !== null)(`tapvip run on a TAP (${skip ?? "root"})`, () => 
     writeFileSync(file, MANIFESTS);
     for (const pod of box.pods.slice(0, 2)) await waitForOutput(startServer(pod, [8080], [5353]), "ready", 10_000);
     agent = nsSpawn(box.node, ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tv0", "--node-name", "node-a",
-      "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--manifests", file, "--nodeport-iface", box.nodeExtIf]);
+      "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--manifests", file, "--nodeport-iface", box.nodeExtIf, ...offloadArgs()]);
     agent.stderr?.on("data", (d) => (agentLog += d.toString()));
     await waitForOutput(agent, "serving on TAP", 20_000);
   }, 60_000);

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { netnsUnavailable, nsExec, nsSpawn, cleanupAll, sweepStale } from "../helpers/netns.js";
-import { buildBox, startServer, waitForOutput, NODE_IP, type Box } from "../../src/demo/topology.js";
+import { offloadArgs, buildBox, startServer, waitForOutput, NODE_IP, type Box } from "../../src/demo/topology.js";
 
 const skip = netnsUnavailable();
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -70,7 +70,7 @@ describe.skipIf(skip !== null)(`tapvip run with the embedded store (${skip ?? "r
     for (const p of box.pods.slice(0, 2)) await waitForOutput(startServer(p, [8080], [5353]), "ready", 10_000);
     agent = nsSpawn(box.node, ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tv1", "--node-name", "node-a",
       "--node-ip", NODE_IP, "--pod-cidr", "10.244.0.0/24", "--data", join(dir, "data"), "--listen", "127.0.0.1:16443",
-      "--nodeport-iface", box.nodeExtIf, "--admin-address", "off", "--healthz-address", "off"]);
+      "--nodeport-iface", box.nodeExtIf, "--admin-address", "off", "--healthz-address", "off", ...offloadArgs()]);
     agent.stderr?.on("data", (d) => (log += d.toString()));
     await waitForOutput(agent, "serving on TAP", 30_000);
   }, 60_000);

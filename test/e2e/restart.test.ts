@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { netnsUnavailable, nsSpawn, cleanupAll, sweepStale } from "../helpers/netns.js";
-import { buildBox, waitForOutput, NODE_IP } from "../../src/demo/topology.js";
+import { offloadArgs, buildBox, waitForOutput, NODE_IP } from "../../src/demo/topology.js";
 
 const skip = netnsUnavailable();
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -51,7 +51,7 @@ describe.skipIf(skip !== null)(`graceful restart (${skip ?? "root"})`, () => {
     await waitForOutput(nsSpawn(box.pods[0]!.ns, ["node", "-e", ECHO]), "ready", 10_000);
     const args = ["node", join(ROOT, "bin/tapvip.js"), "run", "--tap", "tvr", "--node-name", "node-a", "--node-ip", NODE_IP,
       "--pod-cidr", "10.244.0.0/24", "--manifests", file, "--nodeport-iface", box.nodeExtIf, "--state-file", join(dir, "state.bin"),
-      "--admin-address", "off", "--healthz-address", "off"];
+      "--admin-address", "off", "--healthz-address", "off", ...offloadArgs()];
     const first = nsSpawn(box.node, args);
     await waitForOutput(first, "serving on TAP", 20_000);
     const client = nsSpawn(box.pods[1]!.ns, ["node", "-e", CLIENT]);
