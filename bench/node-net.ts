@@ -40,6 +40,11 @@ const SINK_PORT = 5202;
 
 export type Sender = "node-dgram" | "iperf3";
 
+/** Extra `tapvip run` arguments from $TAPVIP_BENCH_ARGS (e.g. "--queues 2" or "--offload off"). */
+export function agentArgs(): string[] {
+  return (process.env.TAPVIP_BENCH_ARGS ?? "").split(/\s+/).filter(Boolean);
+}
+
 export interface AgentSample {
   /** CPU seconds of the agent process (all threads). */
   user: number;
@@ -182,7 +187,7 @@ class Rig {
     writeFileSync(file, manifests(this.backend.ip));
     const child = nsSpawn(this.box.node, ["node", TAPVIP, "run", "--tap", TAP, "--node-name", "node-a", "--node-ip", NODE_IP,
       "--pod-cidr", POD_CIDR, "--manifests", file, "--nodeport-iface", this.box.nodeExtIf,
-      "--state-file", "off", "--healthz-address", "off"]);
+      "--state-file", "off", "--healthz-address", "off", ...agentArgs()]);
     this.agent = child;
     child.stdout?.on("data", (d) => (this.agentLog += d.toString()));
     child.stderr?.on("data", (d) => (this.agentLog += d.toString()));

@@ -14,6 +14,11 @@ export function crc32cInit(at: usize): void {
   }
 }
 
+/** Uses a table another instance built at `at` (instances sharing one memory). */
+export function crc32cAttach(at: usize): void {
+  table = at;
+}
+
 /** CRC32c of [p, p+len). */
 export function crc32c(p: usize, len: u32): u32 {
   let c: u32 = 0xffffffff;

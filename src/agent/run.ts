@@ -10,6 +10,7 @@ import { Tap } from "../host/tap.js";
 import { loadObjects } from "../host/objects.js";
 import { Proxier } from "./proxier.js";
 import { TapDatapath } from "./datapath.js";
+import { MultiQueueDatapath } from "./multiqueue.js";
 import { NodeNetwork, MASQUERADE_IP } from "./netconfig.js";
 import { StaticSource } from "./static-source.js";
 import { parseCIDR, parseIP, cidrContains } from "../store/net.js";
@@ -36,7 +37,7 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
            [--pod-cidr CIDR] [--cluster-cidr CIDR,...] [--service-cidr CIDR] [--nodeport-addresses CIDR,...]
            [--nodeport-iface IF,...] [--masquerade-ip IP] [--algorithm ALG] [--seed N]
            [--max-conntrack N] [--admin-address 127.0.0.1:10249|off] [--healthz-address 0.0.0.0:10256|off]
-           [--healthcheck-address IP] [--state-file FILE|off] [--offload on|off]
+           [--healthcheck-address IP] [--state-file FILE|off] [--offload on|off] [--queues N]
            [--dns ADDR:PORT] [--cluster-domain ZONE] [--dns-upstream IP:PORT,...] [-v]`;
 
 function interfacesExcept(skip: string[]): string[] {
@@ -55,7 +56,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
       "nodeport-addresses": { type: "string" }, "nodeport-iface": { type: "string" },
       algorithm: { type: "string" }, seed: { type: "string" }, "max-conntrack": { type: "string" }, "masquerade-ip": { type: "string" },
       "admin-address": { type: "string" }, "state-file": { type: "string" }, "cluster-cidr": { type: "string" }, "healthz-address": { type: "string" }, "healthcheck-address": { type: "string" },
-      verbose: { type: "boolean", short: "v" }, offload: { type: "string" },
+      verbose: { type: "boolean", short: "v" }, offload: { type: "string" }, queues: { type: "string" },
       dns: { type: "string" }, "cluster-domain": { type: "string" }, "dns-upstream": { type: "string" },
     },
   });
@@ -94,22 +95,28 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   // MTU path. Where the kernel refuses offloads the TAP still works, frame by frame.
   const offload = values.offload ?? "on";
   if (offload !== "on" && offload !== "off") throw new Error(`run: --offload: "${offload}" is not on or off`);
-  const tap = Tap.open(values.tap!, { up: true, vnetHdr: offload === "on" });
+  // --queues N: a multi-queue TAP with one worker thread per queue over shared maps.
+  const queues = Number(values.queues ?? "1");
+  if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new Error(`run: --queues: "${values.queues}" is not an integer in 1..16`);
+  const tap = Tap.open(values.tap!, { up: true, vnetHdr: offload === "on", multiQueue: queues > 1 });
+  const taps = [tap];
   let dp: Dataplane;
   try {
+    while (taps.length < queues) taps.push(Tap.open(tap.name, { vnetHdr: offload === "on", multiQueue: true }));
     const offloads = offload === "on" ? tap.setOffloads() : [];
     log(`tapvip: TAP ${tap.name} offloads: ${offloads.length ? offloads.join(" ") : offload === "on" ? "refused by the kernel (plain frames)" : "off"}`);
     const superFrames = offloads.some((o) => o.startsWith("tso") || o.startsWith("uso"));
     dp = new Dataplane({
       seed: values.seed ? Number(values.seed) : undefined,
       batchMax: 64,
+      queues,
       // A super-frame is up to 64 KiB of IP plus the Ethernet and virtio-net headers.
       frameCap: superFrames ? 65_536 + 64 : 2048 + tap.vnetHdrLen,
       maxEntries: values["max-conntrack"] ? { conntrack: Number(values["max-conntrack"]) } : {},
       config: { snatAddr: values["masquerade-ip"] ?? MASQUERADE_IP, swapMacs: false, defaultAlgorithm: alg },
     });
   } catch (e) {
-    tap.close();
+    for (const t of taps) t.close();
     throw e;
   }
   const prog = new Programmer(dp, { nodeName: values["node-name"]! });
@@ -121,7 +128,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     replySourceCIDRs: values["cluster-cidr"]?.split(",").map((c) => c.trim()).filter(Boolean), log: values.verbose ? log : undefined });
   const stateFile = values["state-file"] === "off" ? null : (values["state-file"] ?? `${values.data ?? "/var/lib/tapvip"}/agent-state.bin`);
   const capture = new CaptureTap();
-  const datapath = new TapDatapath(dp, tap, capture);
+  const datapath = queues > 1 ? new MultiQueueDatapath(dp, taps, log) : new TapDatapath(dp, tap, capture);
   let prober: ReadinessProber | null = null;
   let serving = false;
   const nodeName = values["node-name"]!;
@@ -140,7 +147,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
   const shutdown = (code: number): void => {
     if (stopping) return;
     stopping = true;
-    datapath.stop();
+    const datapathStopped = datapath.stop();
     prober?.stop();
     // Graceful restart: conntrack, affinity and SNAT survive into the next start.
     if (serving && stateFile) {
@@ -156,10 +163,12 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     void dns?.stop();
     void healthChecks.close();
     const errs = net.teardown();
-    tap.close();
     for (const e of errs) log(`cleanup: ${e}`);
     log(`tapvip: stopped (rx ${datapath.stats.rxFrames} frames, tx ${datapath.stats.txFrames})`);
-    const closing = serve ? serve.close() : Promise.resolve();
+    // Queue workers let go of their fds before the TAP closes.
+    const closing = Promise.resolve(datapathStopped).then(() => {
+      for (const t of taps) t.close();
+    }).then(() => (serve ? serve.close() : undefined));
     void closing.catch((e: Error) => log(`cleanup: ${e.message}`)).finally(() => process.exit(code));
   };
   process.on("SIGINT", () => shutdown(0));
@@ -187,7 +196,8 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     await proxier.start();
     await proxier.ready;
     if (stateFile) restoreState(dp, stateFile, { now: datapath.now(), ids: prog, log });
-    datapath.start();
+    await datapath.start();
+    if (queues > 1) log(`tapvip: ${queues} TAP queues, one worker thread each`);
     serving = true;
     dns = await startDnsFromFlags({ dns: values.dns, clusterDomain: values["cluster-domain"], dnsUpstream: values["dns-upstream"] }, source, log);
     if (dns) registerDnsMetrics(metrics.registry, dns);
@@ -198,7 +208,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     } else log("tapvip: readiness probes off (--manifests is a fixed set of objects)");
     const adminAddr = parseBindAddress(values["admin-address"] ?? "127.0.0.1:10249");
     if (adminAddr) {
-      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, capture: captureHandler(capture, { log }), ...adminAddr })
+      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, capture: queues > 1 ? undefined : captureHandler(capture, { log }), ...adminAddr })
         .then((a) => log(`tapvip: admin on ${a.url} (/ct /lb /metrics /healthz /capture)`), (e: Error) => log(`admin server: ${e.message}`));
     }
     const hzAddr = parseBindAddress(values["healthz-address"] ?? "0.0.0.0:10256", "0.0.0.0");

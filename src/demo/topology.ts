@@ -152,12 +152,14 @@ const ROOT = new URL(import.meta.url.includes("/dist/src/") ? "../../.." : "../.
 export const TAPVIP = join(ROOT, "bin/tapvip.js");
 
 /**
- * `--offload on|off` for `tapvip run` from $TAPVIP_OFFLOAD, or nothing (the agent's default, on).
- * The end-to-end tests run once per path: vitest.config.ts sets it per project.
+ * `--offload on|off` and `--queues N` for `tapvip run` from $TAPVIP_OFFLOAD and $TAPVIP_QUEUES,
+ * or nothing (the agent's defaults). The end-to-end tests run once per datapath:
+ * vitest.config.ts sets them per project.
  */
 export function offloadArgs(): string[] {
   const v = process.env.TAPVIP_OFFLOAD;
-  return v ? ["--offload", v] : [];
+  const q = process.env.TAPVIP_QUEUES;
+  return [...(v ? ["--offload", v] : []), ...(q ? ["--queues", q] : [])];
 }
 
 export interface AgentOptions {

@@ -110,7 +110,9 @@ export type TapMemory = WebAssembly.Memory | ArrayBuffer | ArrayBufferView;
 
 function bufferOf(mem: TapMemory): ArrayBuffer | ArrayBufferView {
   // memory.buffer is fetched per call: it is replaced when the memory grows.
-  return mem instanceof WebAssembly.Memory ? mem.buffer : mem;
+  if (!(mem instanceof WebAssembly.Memory)) return mem;
+  // N-API takes a SharedArrayBuffer (a shared memory's buffer) only through a view.
+  return mem.buffer instanceof SharedArrayBuffer ? new Uint8Array(mem.buffer) : mem.buffer;
 }
 
 export interface TapOptions {
@@ -176,6 +178,15 @@ export class Tap {
       }
     }
     return tap;
+  }
+
+  /**
+   * A Tap over an fd opened elsewhere in this process — a queue of a multi-queue TAP handed to a
+   * worker thread (fds are per process, so the worker reads and writes it directly). close()
+   * closes the fd.
+   */
+  static adopt(fd: number, name: string, mac: Uint8Array, vnetHdrLen: number): Tap {
+    return new Tap(loadAddon(), fd, name, mac, undefined, vnetHdrLen);
   }
 
   /**

@@ -1,16 +1,29 @@
 // The WASM module's ABI as TypeScript types (assembly/index.ts is the other side) and its
-// instantiation. Each build flavour — release (-O3, no asserts) and debug (asserted frame
-// bounds) — is a separate file in build/; a test instantiates both and checks the exports.
+// instantiation. Each build flavour — release (-O3, no asserts), debug (asserted frame bounds)
+// and shared (release over an imported shared memory, for one instance per TAP queue) — is a
+// separate file in build/; a test instantiates them and checks the exports.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
-export type Build = "release" | "debug";
+export type Build = "release" | "debug" | "shared";
+
+/** Pages (64 KiB) a shared memory may grow to: the shared build declares 4 GiB. */
+export const SHARED_MAX_PAGES = 65536;
 
 export interface DataplaneExports {
   readonly memory: WebAssembly.Memory;
   init(batchMax: number, frameCap: number): number;
+  /** init with a batch area per queue, for instances that attach() over the same shared memory. */
+  initShared(batchMax: number, frameCap: number, queues: number): number;
+  /** Adopts another instance's layout (shared build), with queue q's batch area. */
+  attach(q: number): number;
+  queueCount(): number;
+  /** The lock around every use of the maps when instances share the memory. */
+  lockEnter(): void;
+  lockLeave(): void;
+  lockState(): number;
   setSeed(seed: number): void;
   mapSetMaxEntries(id: number, n: number): void;
   mapCount(id: number): number;
@@ -68,16 +81,22 @@ export class WasmTrap extends Error {
   }
 }
 
-/** Instantiates a fresh module instance (own memory, own maps). */
-export function instantiate(build: Build = "release"): DataplaneExports {
+/**
+ * Instantiates a fresh module instance: own memory and maps, or — the shared build — over
+ * `memory` (a shared WebAssembly.Memory; a new one when omitted).
+ */
+export function instantiate(build: Build = "release", memory?: WebAssembly.Memory): DataplaneExports {
   let mod = modules.get(build);
   if (!mod) {
     mod = new WebAssembly.Module(readFileSync(wasmPath(build)));
     modules.set(build, mod);
   }
   let exportsRef: DataplaneExports | undefined;
+  if (build === "shared") memory ??= new WebAssembly.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+  else if (memory) throw new Error(`the ${build} build has its own memory; only the shared build imports one`);
   const imports = {
     env: {
+      ...(memory ? { memory } : {}),
       abort(msgPtr: number, filePtr: number, line: number, col: number): never {
         const mem = exportsRef?.memory;
         const str = (p: number): string => {

@@ -48,6 +48,12 @@ export interface DataplaneOptions {
   batchMax?: number;
   /** Bytes per frame buffer (default 2048; a REPLY may grow a frame). */
   frameCap?: number;
+  /**
+   * Batch areas for this many TAP queues (default 1). With more than one the dataplane uses the
+   * shared build: its memory is a shared WebAssembly.Memory that one worker instance per queue
+   * attaches to (attachQueue), and every use of the maps from this thread takes the maps' lock.
+   */
+  queues?: number;
   /** Seeds hashing and random selection (default: random). */
   seed?: number;
   maxEntries?: Partial<Record<L.MapName, number>>;
@@ -87,6 +93,38 @@ export class ConntrackMap extends HashMap<typeof L.conntrack.key.fields, typeof 
   }
 }
 
+/**
+ * The exports of a shared-build instance, for the thread that owns the control plane: every
+ * call takes the maps' lock if this thread does not hold it yet, and the lock is let go once
+ * the current synchronous run of JavaScript ends (process.nextTick). Map updates, reads,
+ * sweeps and the DataView accesses between those calls are all synchronous, so a worker never
+ * sees a half-made change, and never waits longer than one such run.
+ */
+function lockingExports(raw: DataplaneExports): DataplaneExports {
+  let held = false;
+  const release = (): void => {
+    held = false;
+    raw.lockLeave();
+  };
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    if (typeof v !== "function" || name.startsWith("lock") || name === "attach") {
+      out[name] = v;
+      continue;
+    }
+    const f = v as (...a: unknown[]) => unknown;
+    out[name] = (...a: unknown[]) => {
+      if (!held) {
+        raw.lockEnter();
+        held = true;
+        process.nextTick(release);
+      }
+      return f(...a);
+    };
+  }
+  return out as unknown as DataplaneExports;
+}
+
 export class Dataplane {
   readonly x: DataplaneExports;
   readonly mem: MemoryView;
@@ -101,8 +139,14 @@ export class Dataplane {
 
   readonly maps;
 
+  /** Queues (batch areas) laid out; > 1 means the memory is shared with worker instances. */
+  readonly queues: number;
+
   constructor(opts: DataplaneOptions = {}) {
-    this.x = instantiate(opts.build ?? "release");
+    this.queues = opts.queues ?? 1;
+    if (!Number.isInteger(this.queues) || this.queues < 1 || this.queues > 16) throw new Error(`queues must be an integer in 1..16, got ${opts.queues}`);
+    if (this.queues > 1 && opts.build && opts.build !== "shared") throw new Error(`queues > 1 needs the shared build, not ${opts.build}`);
+    this.x = this.queues > 1 || opts.build === "shared" ? lockingExports(instantiate("shared")) : instantiate(opts.build ?? "release");
     for (const [name, n] of Object.entries(opts.maxEntries ?? {})) {
       const d = L.MAPS.find((m) => m.name === name);
       if (!d) throw new Error(`unknown map ${name}`);
@@ -111,7 +155,7 @@ export class Dataplane {
       if (name === "conntrack" && n! < 2) throw new Error(`max entries of conntrack must be at least 2 (one flow = 2 entries), got ${n}`);
       this.x.mapSetMaxEntries(d.id, n!);
     }
-    const rc = this.x.init(opts.batchMax ?? 64, opts.frameCap ?? 2048);
+    const rc = this.x.initShared(opts.batchMax ?? 64, opts.frameCap ?? 2048, this.queues);
     if (rc !== 0) throw new Error(`dataplane init failed (${rc}): batchMax ≥ 1 and frameCap ≥ 64 are required`);
     this.mem = new MemoryView(this.x);
     this.batchMax = this.x.batchMax();
