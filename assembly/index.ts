@@ -125,6 +125,7 @@ const SH_CAP: u32 = 20;
 const SH_AREA0: u32 = 24;
 const SH_AREA_SIZE: u32 = 28;
 const SH_SCRATCH: u32 = 32;
+const SH_STALLS: u32 = 36; // waits for the lock that lasted over a second
 
 /** Adopts the layout made by initShared in another instance over this memory, with queue q's batch area. */
 export function attach(q: u32): i32 {
@@ -149,7 +150,8 @@ export function lockEnter(): void {
     if (c != 0) {
       if (c != 2) c = atomic.xchg<u32>(lock, 2);
       while (c != 0) {
-        atomic.wait<u32>(lock, 2, -1);
+        // 1 s at a time: a wait that long means a holder is stuck, which the host reports.
+        if (atomic.wait<u32>(lock, 2, 1_000_000_000) == AtomicWaitResult.TIMED_OUT) atomic.add<u32>(shared + SH_STALLS, 1);
         c = atomic.xchg<u32>(lock, 2);
       }
     }
@@ -165,6 +167,9 @@ export function lockLeave(): void {
     atomic.notify(lock, 1);
   }
 }
+
+/** Waits for the lock that lasted over a second (each second counted once). */
+export function lockStalls(): u32 { return atomic.load<u32>(shared + SH_STALLS); }
 
 /** The lock word, for tests: 0 free, 1 held, 2 held with waiters. */
 export function lockState(): u32 { return atomic.load<u32>(shared + SH_LOCK); }

@@ -19,8 +19,16 @@ export class MultiQueueDatapath {
   private workers: Worker[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
 
-  /** `taps[i]` is queue i; the dataplane must have been made with `queues: taps.length`. */
-  constructor(private readonly dp: Dataplane, private readonly taps: readonly Tap[], private readonly log: (l: string) => void = () => {}) {
+  private stopping = false;
+  private stallsSeen = 0;
+
+  /**
+   * `taps[i]` is queue i; the dataplane must have been made with `queues: taps.length`.
+   * `onFatal` is called when a queue's worker dies while serving: its share of the traffic
+   * would be lost, so the agent should stop (and be restarted) rather than limp on.
+   */
+  constructor(private readonly dp: Dataplane, private readonly taps: readonly Tap[], private readonly log: (l: string) => void = () => {},
+    private readonly onFatal: (e: Error) => void = () => {}) {
     if (dp.queues !== taps.length) throw new Error(`the dataplane has ${dp.queues} queues, the TAP ${taps.length}`);
     this.now = clockSince(this.t0);
     const n = statsCells(dp.batchMax);
@@ -41,7 +49,10 @@ export class MultiQueueDatapath {
         t0: this.t0, cells: this.cells[queue]!,
       };
       const w = new Worker(url, { workerData: data, name: `tapvip-queue-${queue}` });
-      w.on("error", (e) => this.log(`tapvip: queue ${queue} worker failed: ${e.message}`));
+      w.on("error", (e) => this.log(`tapvip: queue ${queue} worker failed: ${e.stack ?? e.message}`));
+      w.on("exit", (code) => {
+        if (!this.stopping) this.onFatal(new Error(`queue ${queue} worker exited (${code}) while serving`));
+      });
       return w;
     });
     await Promise.all(this.workers.map((w, q) => new Promise<void>((res, rej) => {
@@ -54,12 +65,18 @@ export class MultiQueueDatapath {
       w.once("error", rej);
       w.once("exit", onExit);
     })));
-    this.sweepTimer = setInterval(() => this.dp.sweep(this.now()), 1000);
+    this.sweepTimer = setInterval(() => {
+      this.dp.sweep(this.now());
+      const stalls = this.dp.x.lockStalls();
+      if (stalls > this.stallsSeen) this.log(`tapvip: the maps' lock was waited on for over a second ${stalls - this.stallsSeen} time(s)`);
+      this.stallsSeen = stalls;
+    }, 1000);
     this.sweepTimer.unref();
   }
 
   /** Stops the workers (they stop reading; the TAP fds stay with their Tap objects). */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const ws = this.workers;

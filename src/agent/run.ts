@@ -128,7 +128,10 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     replySourceCIDRs: values["cluster-cidr"]?.split(",").map((c) => c.trim()).filter(Boolean), log: values.verbose ? log : undefined });
   const stateFile = values["state-file"] === "off" ? null : (values["state-file"] ?? `${values.data ?? "/var/lib/tapvip"}/agent-state.bin`);
   const capture = new CaptureTap();
-  const datapath = queues > 1 ? new MultiQueueDatapath(dp, taps, log) : new TapDatapath(dp, tap, capture);
+  const datapath = queues > 1 ? new MultiQueueDatapath(dp, taps, log, (e) => {
+    log(`tapvip: ${e.message}`);
+    shutdown(1);
+  }) : new TapDatapath(dp, tap, capture);
   let prober: ReadinessProber | null = null;
   let serving = false;
   const nodeName = values["node-name"]!;

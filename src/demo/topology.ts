@@ -12,6 +12,7 @@
 import { createNetns, vethPair, nsIp, nsSpawn, nsExec } from "../host/netns.js";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { writeFileSync } from "node:fs";
 
 export const NODE_IP = "198.51.100.1";
 export const EXTERNAL_IP = "198.51.100.2";
@@ -192,6 +193,9 @@ export class Agent {
     this.child = child;
     child.stderr?.on("data", (d) => (this.log += d.toString()));
     child.stdout?.on("data", (d) => (this.log += d.toString()));
+    // $TAPVIP_AGENT_LOG_DIR: keep each agent's log there (for looking into a failed test run).
+    const dir = process.env.TAPVIP_AGENT_LOG_DIR;
+    if (dir) child.once("exit", () => writeFileSync(join(dir, `agent-${o.tap}-${child.pid}.log`), this.log));
     await waitForOutput(child, "serving on TAP", 30_000);
   }
 

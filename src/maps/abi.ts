@@ -24,6 +24,7 @@ export interface DataplaneExports {
   lockEnter(): void;
   lockLeave(): void;
   lockState(): number;
+  lockStalls(): number;
   setSeed(seed: number): void;
   mapSetMaxEntries(id: number, n: number): void;
   mapCount(id: number): number;
