@@ -113,6 +113,8 @@ interface Node {
 }
 
 const newNode = (): Node => ({ a: [], aaaa: [], srv: [] });
+/** The records of every empty non-terminal (shared, never written). */
+const EMPTY: Node = Object.freeze({ a: Object.freeze([]) as unknown as string[], aaaa: Object.freeze([]) as unknown as string[], srv: Object.freeze([]) as unknown as SrvData[] });
 
 /**
  * What one Service object (with the EndpointSlices of its name) puts into the zone: the names
@@ -122,8 +124,8 @@ const newNode = (): Node => ({ a: [], aaaa: [], srv: [] });
 interface Contribution {
   records: Map<string, Node>;
   names: string[];
-  /** "reverse name\n<rank>\t<target>": rank 0 for a clusterIP, 1 for an endpoint address. */
-  ptr: string[];
+  /** [reverse name, "<rank>\t<target>"], sorted, no repeats: rank 0 for a clusterIP, 1 for an endpoint address. */
+  ptr: Array<[string, string]>;
 }
 
 const STATIC_OWNER = ""; // the apex and dns-version; sorts before every "namespace/name"
@@ -154,7 +156,7 @@ function sameNode(x: Node, y: Node): boolean {
 function sameContribution(x: Contribution, y: Contribution): boolean {
   if (x.names.length !== y.names.length || x.ptr.length !== y.ptr.length || x.records.size !== y.records.size) return false;
   for (let i = 0; i < x.names.length; i++) if (x.names[i] !== y.names[i]) return false;
-  for (let i = 0; i < x.ptr.length; i++) if (x.ptr[i] !== y.ptr[i]) return false;
+  for (let i = 0; i < x.ptr.length; i++) if (x.ptr[i]![0] !== y.ptr[i]![0] || x.ptr[i]![1] !== y.ptr[i]![1]) return false;
   for (const [n, node] of x.records) {
     const other = y.records.get(n);
     if (!other || !sameNode(node, other)) return false;
@@ -185,10 +187,13 @@ export class ZoneIndex {
   /** Called with every name (forward or reverse) whose answers may have changed. */
   onTouch: ((name: string) => void) | null = null;
 
-  private readonly refs = new Map<string, number>();
-  /** Names with records → [owner, records] sorted by owner (almost always one). */
-  private readonly data = new Map<string, Array<[string, Node]>>();
-  private readonly ptrCands = new Map<string, Map<string, number>>();
+  /**
+   * Per existing name: how many owners make it exist (with its records, or as an ancestor of
+   * theirs) and the owners' records for it, sorted by owner (almost always one, or none).
+   */
+  private readonly entries = new Map<string, { refs: number; owners: Array<[string, Node]> | null }>();
+  /** Reverse name → the candidates owners claim ("<rank>\t<target>", one entry per owner). */
+  private readonly ptrCands = new Map<string, string[]>();
   private readonly services = new Map<string, Service>();
   private readonly ownersByRef = new Map<string, Set<string>>();
   private readonly slices = new Map<string, EndpointSlice>();
@@ -285,75 +290,77 @@ export class ZoneIndex {
     const prev = this.contrib.get(owner);
     if (!prev && !next) return;
     if (prev && next && sameContribution(prev, next)) return;
-    const affected = new Set<string>();
-    const reverse = new Set<string>();
     if (prev) {
-      for (const n of prev.names) {
-        const r = (this.refs.get(n) ?? 0) - 1;
-        if (r > 0) this.refs.set(n, r);
-        else this.refs.delete(n);
-        affected.add(n);
-      }
+      for (const n of prev.names) this.entries.get(n)!.refs--;
       for (const n of prev.records.keys()) {
-        const list = this.data.get(n)!.filter(([o]) => o !== owner);
-        if (list.length > 0) this.data.set(n, list);
-        else this.data.delete(n);
+        const e = this.entries.get(n)!;
+        e.owners = e.owners!.length === 1 ? null : e.owners!.filter(([o]) => o !== owner);
       }
-      for (const p of prev.ptr) reverse.add(this.ptrCount(p, -1));
+      for (const [rev, cand] of prev.ptr) {
+        const cands = this.ptrCands.get(rev)!;
+        if (cands.length === 1) this.ptrCands.delete(rev);
+        else cands.splice(cands.indexOf(cand), 1);
+      }
       this.contrib.delete(owner);
     }
     if (next) {
       for (const n of next.names) {
-        this.refs.set(n, (this.refs.get(n) ?? 0) + 1);
-        affected.add(n);
+        const e = this.entries.get(n);
+        if (e) e.refs++;
+        else this.entries.set(n, { refs: 1, owners: null });
       }
       for (const [n, node] of next.records) {
-        const list = this.data.get(n);
-        if (!list) this.data.set(n, [[owner, node]]);
+        const e = this.entries.get(n)!;
+        if (!e.owners) e.owners = [[owner, node]];
         else {
-          list.push([owner, node]);
-          list.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+          e.owners.push([owner, node]);
+          e.owners.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
         }
       }
-      for (const p of next.ptr) reverse.add(this.ptrCount(p, 1));
+      for (const [rev, cand] of next.ptr) {
+        const cands = this.ptrCands.get(rev);
+        if (!cands) this.ptrCands.set(rev, [cand]);
+        else cands.push(cand);
+      }
       this.contrib.set(owner, next);
     }
-    for (const n of affected) {
+    const touch = (n: string): void => {
       this.merge(n);
       this.onTouch?.(n);
-    }
-    for (const r of reverse) {
+    };
+    const touchPtr = (r: string): void => {
       const cands = this.ptrCands.get(r);
-      let best: string | undefined;
-      for (const c of cands?.keys() ?? []) if (best === undefined || c < best) best = c;
-      if (best === undefined) this.ptr.delete(r);
-      else this.ptr.set(r, best.slice(best.indexOf("\t") + 1));
+      if (!cands) this.ptr.delete(r);
+      else {
+        let best = cands[0]!;
+        for (const c of cands) if (c < best) best = c;
+        this.ptr.set(r, best.slice(best.indexOf("\t") + 1));
+      }
       this.onTouch?.(r);
+    };
+    if (prev && next) {
+      const names = new Set([...prev.names, ...next.names]);
+      for (const n of names) touch(n);
+      const revs = new Set([...prev.ptr.map(([r]) => r), ...next.ptr.map(([r]) => r)]);
+      for (const r of revs) touchPtr(r);
+    } else {
+      const c = (prev ?? next)!;
+      for (const n of c.names) touch(n);
+      for (let i = 0; i < c.ptr.length; i++) if (i === 0 || c.ptr[i]![0] !== c.ptr[i - 1]![0]) touchPtr(c.ptr[i]![0]);
     }
-  }
-
-  private ptrCount(entry: string, delta: number): string {
-    const i = entry.indexOf("\n");
-    const rev = entry.slice(0, i);
-    const cand = entry.slice(i + 1);
-    let cands = this.ptrCands.get(rev);
-    if (!cands) this.ptrCands.set(rev, (cands = new Map()));
-    const c = (cands.get(cand) ?? 0) + delta;
-    if (c > 0) cands.set(cand, c);
-    else cands.delete(cand);
-    if (cands.size === 0) this.ptrCands.delete(rev);
-    return rev;
   }
 
   /** Recomputes the visible records of one name from its owners. */
   private merge(name: string): void {
-    if (!this.refs.has(name)) {
+    const e = this.entries.get(name);
+    if (!e || e.refs === 0) {
+      this.entries.delete(name);
       this.names.delete(name);
       return;
     }
-    const owners = this.data.get(name);
+    const owners = e.owners;
     if (!owners) {
-      this.names.set(name, newNode());
+      this.names.set(name, EMPTY);
       return;
     }
     if (owners.length === 1) {
@@ -380,13 +387,18 @@ export class ZoneIndex {
     const base = `${name}.${ns}.svc.${this.zone}`;
     const spec = svc.spec;
     const records = new Map<string, Node>();
-    const ptr: string[] = [];
+    const ptr: Array<[string, string]> = [];
     const node = (n: string): Node => {
       let r = records.get(n);
       if (!r) records.set(n, (r = newNode()));
       return r;
     };
-    const done = (): Contribution | undefined => (records.size === 0 ? undefined : { records, names: this.namesOf(records), ptr: [...new Set(ptr)].sort() });
+    const done = (): Contribution | undefined => {
+      if (records.size === 0) return undefined;
+      ptr.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+      const unique = ptr.filter((p, i) => i === 0 || p[0] !== ptr[i - 1]![0] || p[1] !== ptr[i - 1]![1]);
+      return { records, names: this.namesOf(records), ptr: unique };
+    };
     if (spec.type === "ExternalName") {
       if (spec.externalName) node(base).cname = spec.externalName.replace(/\.$/, "").toLowerCase();
       return done();
@@ -397,7 +409,7 @@ export class ZoneIndex {
       const ips = spec.clusterIPs && spec.clusterIPs.length > 0 ? spec.clusterIPs : [spec.clusterIP];
       for (const ip of ips) {
         addIP(n, ip);
-        ptr.push(`${reverseName(ip)}\n0\t${base}`);
+        ptr.push([reverseName(ip), `0\t${base}`]);
       }
       for (const p of ports) {
         node(`_${p.name!.toLowerCase()}._${(p.protocol ?? "TCP").toLowerCase()}.${base}`).srv.push({ priority: 0, weight: 100, port: p.port, target: base });
@@ -419,7 +431,7 @@ export class ZoneIndex {
           const fqdn = `${host}.${base}`;
           addIP(node(base), ip);
           addIP(node(fqdn), ip);
-          ptr.push(`${reverseName(ip)}\n1\t${fqdn}`);
+          ptr.push([reverseName(ip), `1\t${fqdn}`]);
           for (const p of ports) {
             const proto = p.protocol ?? "TCP";
             const sp = (s.ports ?? []).find((x) => (x.name ?? "") === p.name && (x.protocol ?? "TCP") === proto);
@@ -459,6 +471,8 @@ export class DnsServer {
   private readonly cache = new Map<string, CachedAnswer>();
   /** Lower-cased name → keys of the cached answers that depend on it. */
   private readonly cacheByName = new Map<string, Set<string>>();
+  private readonly queryCells = new Map<string, { n: number }>();
+  private readonly responseCells = new Map<string, { n: number }>();
   private readonly counters: DnsCounters = { queries: {}, responses: {}, udp: 0, tcp: 0, truncated: 0, forwarded: 0, malformed: 0, dropped: 0 };
 
   constructor(private readonly opts: DnsServerOptions) {
@@ -491,7 +505,17 @@ export class DnsServer {
 
   /** Counters as a plain object (a copy): per query type, per rcode, transports, errors. */
   metrics(): DnsCounters {
-    return { ...this.counters, queries: { ...this.counters.queries }, responses: { ...this.counters.responses } };
+    const m = { ...this.counters, queries: { ...this.counters.queries }, responses: { ...this.counters.responses } };
+    for (const [k, c] of this.queryCells) if (c.n > 0) m.queries[k] = (m.queries[k] ?? 0) + c.n;
+    for (const [k, c] of this.responseCells) if (c.n > 0) m.responses[k] = (m.responses[k] ?? 0) + c.n;
+    return m;
+  }
+
+  /** Counter cells for answers from the cache (a cell per query type and per rcode). */
+  private cell(cells: Map<string, { n: number }>, key: string): { n: number } {
+    let c = cells.get(key);
+    if (!c) cells.set(key, (c = { n: 0 }));
+    return c;
   }
 
   /** Binds UDP and TCP, then starts the informers (queries before the first sync get SERVFAIL). */
@@ -517,7 +541,9 @@ export class DnsServer {
 
   private async bind(): Promise<void> {
     const family = net.isIPv6(this.address) ? "udp6" : "udp4";
-    const udp = dgram.createSocket({ type: family });
+    // Answers go back to the address a query came from, always an IP: resolve it in place
+    // (the default lookup defers every send by a tick).
+    const udp = dgram.createSocket({ type: family, lookup: literalLookup });
     this.udp = udp;
     udp.on("error", () => {
       /* counted per message; never fatal */
@@ -626,14 +652,14 @@ export class DnsServer {
     if (!p) return null;
     const e = this.cache.get(p.key) ?? this.fillCache(msg, p.key);
     if (!e) return null;
-    this.count(this.counters.queries, e.type);
+    e.queries.n++;
     const limit = transport === "tcp" ? 65535 : p.opt ? Math.max(512, p.udpSize || 512) : 512;
     let body = e.full;
     if (body.length > limit) {
       this.counters.truncated++;
       body = e.truncated!;
     }
-    this.count(this.counters.responses, e.rcode);
+    e.responses.n++;
     const out = Buffer.allocUnsafe(body.length);
     body.copy(out);
     out[0] = p.id >> 8;
@@ -662,7 +688,7 @@ export class DnsServer {
     const name = question.name.replace(/\.$/, "").toLowerCase();
     const deps = [name];
     for (const a of local.answers) if (a.type === "SRV" && !deps.includes(a.data.target)) deps.push(a.data.target);
-    const e: CachedAnswer = { ...parts, type: String(question.type), rcode: local.rcode, deps };
+    const e: CachedAnswer = { ...parts, queries: this.cell(this.queryCells, String(question.type)), responses: this.cell(this.responseCells, local.rcode), deps };
     if (this.cache.size >= this.cacheMax) this.evict(this.cache.keys().next().value!);
     this.cache.set(key, e);
     for (const d of deps) {
@@ -873,9 +899,9 @@ export class DnsServer {
 interface CachedAnswer {
   full: Buffer;
   truncated: Buffer | null;
-  /** The query type and the rcode, for the counters. */
-  type: string;
-  rcode: RcodeName;
+  /** The counters of its query type and rcode. */
+  queries: { n: number };
+  responses: { n: number };
   /** Lower-cased names the answer depends on: the question's, and SRV targets (additionals). */
   deps: string[];
 }
@@ -931,6 +957,12 @@ export interface LocalAnswer {
   authorities: Answer[];
   additionals: Answer[];
   aa: boolean;
+}
+
+/** dgram's lookup for addresses that are IP literals already. */
+function literalLookup(address: string, family: unknown, cb?: unknown): void {
+  const done = (typeof family === "function" ? family : cb) as (err: Error | null, address: string, family: number) => void;
+  done(null, address, address.includes(":") ? 6 : 4);
 }
 
 function udpExchange(up: Upstream, msg: Buffer, timeoutMs: number): Promise<Buffer | null> {
