@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { Dataplane } from "../maps/dataplane.js";
 import { Programmer } from "../proxy/programmer.js";
 import { Tap } from "../host/tap.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { loadObjects } from "../host/objects.js";
 import { Proxier } from "./proxier.js";
 import { TapDatapath } from "./datapath.js";
@@ -43,6 +44,14 @@ export const RUN_USAGE = `tapvip run --tap NAME --node-name NAME --node-ip IP
 function interfacesExcept(skip: string[]): string[] {
   const out = execFileSync("ip", ["-o", "link", "show"]).toString();
   return out.split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n && !skip.includes(n));
+}
+
+/** /capture on an agent with worker queues: frames never pass through the main thread there. */
+function captureRefused(queues: number) {
+  return (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(409, { "Content-Type": "text/plain; charset=utf-8" })
+      .end(`capture needs tapvip run --queues 1 (this agent serves ${queues} TAP queues from worker threads)\n`);
+  };
 }
 
 export async function runMain(argv: string[], log = (l: string) => process.stderr.write(`${l}\n`)): Promise<number> {
@@ -211,7 +220,7 @@ export async function runMain(argv: string[], log = (l: string) => process.stder
     } else log("tapvip: readiness probes off (--manifests is a fixed set of objects)");
     const adminAddr = parseBindAddress(values["admin-address"] ?? "127.0.0.1:10249");
     if (adminAddr) {
-      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, capture: queues > 1 ? undefined : captureHandler(capture, { log }), ...adminAddr })
+      await startAdmin({ dp, programmerView, now: () => datapath.now(), registry: metrics.registry, health, capture: queues > 1 ? captureRefused(queues) : captureHandler(capture, { log }), ...adminAddr })
         .then((a) => log(`tapvip: admin on ${a.url} (/ct /lb /metrics /healthz /capture)`), (e: Error) => log(`admin server: ${e.message}`));
     }
     const hzAddr = parseBindAddress(values["healthz-address"] ?? "0.0.0.0:10256", "0.0.0.0");
