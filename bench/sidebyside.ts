@@ -10,7 +10,7 @@
 //   npm run bench:side -- --services 10,1000 --quick     # a quick one
 //
 // Options: --services N,N,…  --modes none,iptables-legacy,iptables-nft,nftables,tapvip  --quick
-//          --tcp-seconds S  --udp-seconds S  --conn-seconds S  --changes K  --udp-flows F
+//          --tcp-seconds S  --udp-seconds S  --conn-seconds S  --changes K  --noflush-cap S  --udp-flows F
 //          --udp-payload B  --connect-client c|node  --tapvip-args "…" (default: $TAPVIP_BENCH_ARGS)
 //          --no-write
 // Every namespace (tvsb-<pid>-*) and process it starts is removed at the end, also on failure
@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cpuJiffies, machine, progress } from "./node-sys.js";
 import { benchDir, writeSection } from "./results-file.js";
-import { cleanup, hasCommand, netnsUnavailable, sweepStale } from "./sidebyside/netns.js";
+import { cleanup, createNs, deleteNs, hasCommand, netnsUnavailable, sweepStale } from "./sidebyside/netns.js";
 import { buildTopology, destroyTopology, startServers, BACKENDS, type Topology } from "./sidebyside/topology.js";
 import { buildModel, probeOf, PROBE_PORTS } from "./sidebyside/model.js";
 import { canConnect, connectTest, cTool, iperfTcp, udpBlast, udpBlaster } from "./sidebyside/traffic.js";
@@ -37,13 +37,13 @@ function options(argv: string[]): RunOptions {
     options: {
       services: { type: "string" }, modes: { type: "string" }, quick: { type: "boolean" },
       "tcp-seconds": { type: "string" }, "udp-seconds": { type: "string" }, "conn-seconds": { type: "string" },
-      changes: { type: "string" }, "udp-flows": { type: "string" }, "udp-payload": { type: "string" },
+      changes: { type: "string" }, "noflush-cap": { type: "string" }, "udp-flows": { type: "string" }, "udp-payload": { type: "string" },
       "tapvip-args": { type: "string" }, "connect-client": { type: "string" }, "no-write": { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log("usage: node dist/bench/sidebyside.js [--services 10,1000,10000] [--modes " + ALL_MODES.join(",") + "] [--quick]\n" +
-      "  [--tcp-seconds S] [--udp-seconds S] [--conn-seconds S] [--changes K] [--udp-flows F] [--udp-payload B] [--connect-client c|node]\n" +
+      "  [--tcp-seconds S] [--udp-seconds S] [--conn-seconds S] [--changes K] [--noflush-cap S] [--udp-flows F] [--udp-payload B] [--connect-client c|node]\n" +
       "  [--tapvip-args \"...\"  (default $TAPVIP_BENCH_ARGS)] [--no-write]");
     process.exit(0);
   }
@@ -69,6 +69,7 @@ function options(argv: string[]): RunOptions {
     udpSeconds: num(values["udp-seconds"], quick ? 2 : 4, "udp-seconds"),
     connSeconds: num(values["conn-seconds"], quick ? 1.5 : 3, "conn-seconds"),
     changes: Math.round(num(values.changes, quick ? 3 : 10, "changes")),
+    noflushCap: num(values["noflush-cap"], quick ? 10 : 30, "noflush-cap"),
     udpFlows: Math.round(num(values["udp-flows"], 4, "udp-flows")),
     udpPayload: Math.round(num(values["udp-payload"], 64, "udp-payload")),
     connectNode: cc === "node",
@@ -104,7 +105,7 @@ async function runCell(mode: Mode, n: number, o: RunOptions, dir: string): Promi
       cell.programMs = p.ms;
       cell.rules = p.rules;
       cell.bytes = p.bytes;
-      progress(`${tag} programmed ${p.rules.toLocaleString("en-US")} rules (${(p.bytes / 1024).toFixed(0)} KiB) in ${fmtMs(p.ms)} ms`);
+      progress(`${tag} programmed ${p.rules.toLocaleString("en-US")} rules (${(p.bytes / 1024).toFixed(0)} KiB) in ${fmtMs(p.ms)} ms (${mode === "nftables" ? "nft -f" : `${mode}-restore, replacing the tables`})`);
     } else if (mode === "tapvip") {
       agent = await startAgent(topo, model, dir, o.tapvipArgs);
       cell.programMs = agent.firstSyncMs;
@@ -151,6 +152,21 @@ async function runCell(mode: Mode, n: number, o: RunOptions, dir: string): Promi
   } finally {
     await stopAgent(agent);
     if (topo) await destroyTopology(topo).catch((e: Error) => progress(`${tag} cleanup: ${e.message}`));
+  }
+  if (mode === "iptables-legacy" || mode === "iptables-nft") {
+    // kube-proxy's way of loading the full set (--noflush), into a throwaway namespace, capped.
+    let ns: string | null = null;
+    try {
+      ns = createNs("p");
+      const p = programAll(mode, ns, model, dir, { noflush: true, capSeconds: o.noflushCap });
+      cell.programNoflushMs = p.ms;
+      progress(`${tag} the same full load with --noflush (kube-proxy's way): ${Number.isFinite(p.ms) ? `${fmtMs(p.ms)} ms` : `stopped at the ${o.noflushCap} s cap`}`);
+    } catch (e) {
+      cell.errors.push(`--noflush load: ${(e as Error).message}`);
+      progress(`${tag} --noflush load failed: ${(e as Error).message}`);
+    } finally {
+      if (ns) deleteNs(ns);
+    }
   }
   if (mode === "tapvip") {
     // In process, with the agent and the namespaces gone: store → maps, full and one endpoint change.

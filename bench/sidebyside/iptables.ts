@@ -16,7 +16,8 @@
 // fullRestore() is the whole set; changeRestore() is the partial sync after one endpoint
 // change: the top-level chains are rewritten in full (all N jump rules of KUBE-SERVICES) and
 // only the changed Service's chains are rewritten, the departed endpoint's chain deleted.
-// Both are for `iptables-restore --noflush` (declared chains are flushed, others kept).
+// changeRestore() is for `iptables-restore --noflush` (declared chains are flushed, others
+// kept); fullRestore() loads with or without --noflush (it carries the built-in chains' jumps).
 
 import { createHash } from "node:crypto";
 import { CLUSTER_CIDR, AFFINITY_TIMEOUT, type PortModel, type ServiceModel } from "./model.js";
@@ -141,7 +142,7 @@ function natTopRules(model: ServiceModel[]): string[] {
 
 const decl = (c: string) => `:${c} - [0:0]`;
 
-/** Every rule for `model`, for `iptables-restore --noflush` into a namespace without them. */
+/** Every rule for `model`, for `iptables-restore [--noflush]` into a namespace without them. */
 export function fullRestore(model: ServiceModel[], o: IptablesOptions = {}): string {
   const cidr = o.clusterCIDR ?? CLUSTER_CIDR;
   const chains: string[] = [];

@@ -15,6 +15,8 @@ export interface Cell {
   target: string;
   /** Full programming: restore / nft -f wall time; tapvip: the agent's first full sync. ms */
   programMs?: number;
+  /** iptables modes: the same full load with --noflush (kube-proxy's way), in a throwaway namespace; Infinity past the cap. ms */
+  programNoflushMs?: number;
   /** Kernel modes: rules and bytes loaded. */
   rules?: number;
   bytes?: number;
@@ -54,6 +56,8 @@ export interface RunOptions {
   udpSeconds: number;
   connSeconds: number;
   changes: number;
+  /** Cap on the --noflush full iptables load, s. */
+  noflushCap: number;
   udpFlows: number;
   udpPayload: number;
   /** Use the Node connect client instead of tcpconnect.c. */
