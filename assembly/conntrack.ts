@@ -14,7 +14,7 @@ import {
   conntrack_value_state as V_STATE, conntrack_value_expiresSec as V_EXPIRES,
   conntrack_value_natAddrBe as V_NAT_ADDR, conntrack_value_natPortBe as V_NAT_PORT,
   conntrack_value_peerAddrBe as V_PEER_ADDR, conntrack_value_peerPortBe as V_PEER_PORT,
-  backends_value_activeConns, backends_value_addrBe, backends_value_portBe,
+  backends_value_activeConns, backends_value_addrBe, backends_value_portBe, backends_value_proto,
   config_value_tcpSynTimeout, config_value_tcpEstablishedTimeout, config_value_tcpClosingTimeout,
   config_value_udpTimeout, config_value_udpStreamTimeout, config_value_icmpTimeout,
   CT_REPLY, CT_SNAT, CT_SEEN_REPLY, CT_COUNTED,
@@ -266,6 +266,51 @@ export function ctFlushBackend(backendId: u32, protoMask: u32): u32 {
     removed += pass;
   }
   return removed;
+}
+
+let staleRemoved: u32 = 0;
+
+/** Flows removed by the last ctFlushStale call. */
+export function ctFlushStaleRemoved(): u32 { return staleRemoved; }
+
+/**
+ * Removes every forward flow whose protocol is in `protoMask` (bit 0 TCP, bit 1 UDP, bit 2
+ * SCTP) and whose backend is gone — its entry cleared, or reused for another address, port or
+ * protocol — with its reply entry, examining slots `cursor` .. `cursor + budget` (bounded
+ * work: the host spreads one pass over several calls). One scan serves any number of departed
+ * backends, so the host clears their entries first (the dataplane already treats such flows as
+ * stale: see ctBackendValid) and cleans up afterwards. Returns the cursor to continue from, 0
+ * after the last slot; ctFlushStaleRemoved() gives the flows removed. A removal can shift an
+ * entry from ahead of the cursor to behind it: a caller that needs every stale flow gone
+ * repeats full passes until one removes nothing.
+ */
+export function ctFlushStale(protoMask: u32, cursor: u32, budget: u32): u32 {
+  const cap = mapCapacity(conntrack_id);
+  let end = <u64>cursor + <u64>budget;
+  if (end > <u64>cap) end = <u64>cap;
+  const stop = <u32>end;
+  let removed: u32 = 0;
+  let i = cursor;
+  while (i < stop) {
+    const s = hashSlot(conntrack_id, i);
+    if (load<u32>(s) != 0) {
+      const k = slotKey(s);
+      const v = slotValue(conntrack_id, s);
+      const proto = <u32>load<u8>(k, 12);
+      const bit: u32 = proto == IPPROTO_TCP ? 1 : proto == IPPROTO_UDP ? 2 : 4;
+      if ((bit & protoMask) && (<u32>load<u8>(v, V_FLAGS) & CT_REPLY) == 0) {
+        const be = arrayElem(backends_id, load<u32>(v, V_BACKEND));
+        if (!ctBackendValid(v) || <u32>load<u8>(be, backends_value_proto) != proto) {
+          ctRemoveAt(i);
+          removed++;
+          continue; // slot i now holds a shifted entry (or is empty)
+        }
+      }
+    }
+    i++;
+  }
+  staleRemoved = removed;
+  return i >= cap ? 0 : i;
 }
 
 /** True when a forward entry's backend still exists with the address and port it recorded. */

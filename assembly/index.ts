@@ -102,6 +102,11 @@ export function lpmLookup(table: u32, addrRaw: u32): usize {
   return E.lpmLookup(lpm_v4_id, lpm_masks_id, table, addrRaw);
 }
 
+// ---- control-plane sync (src/proxy/programmer.ts, src/maps/direct.ts) -------------------------
+// Bounded-work cleanup of flows whose backend left, run by the host after the maps changed;
+// hash-map updates staged by the host and applied in one call.
+export { ctFlushStale, ctFlushStaleRemoved } from "./conntrack";
+export { hashBatchPtr, hashBatchError, hashUpdateBatch, HASH_BATCH_BYTES } from "./mapbatch";
 
 // ---- queues: several instances over one shared memory (tapvip run --queues N) ---------------
 // The "shared" build imports a shared memory. The first instance lays everything out with
