@@ -51,6 +51,16 @@ export interface DataplaneExports {
   ctSweep(now: number, cursor: number, budget: number): number;
   ctFlushBackend(backendId: number, protoMask: number): number;
   ctDelete(keyPtr: number): number;
+  /** One bounded step of the stale-flow cleanup (see assembly/conntrack.ts); returns the next cursor, 0 at the end. */
+  ctFlushStale(protoMask: number, cursor: number, budget: number): number;
+  ctFlushStaleRemoved(): number;
+  /** The staging area of hashUpdateBatch (HASH_BATCH_BYTES long), its error code, and the call. */
+  hashBatchPtr(): number;
+  hashBatchError(): number;
+  hashUpdateBatch(id: number, n: number, keySize: number, valueSize: number): number;
+  /** A map's first byte in linear memory and its slot (hash) or element (array) size. */
+  mapBase(id: number): number;
+  mapSlotSize(id: number): number;
   csumPartial(ptr: number, len: number, sum: bigint): bigint;
   crc32c(ptr: number, len: number): number;
   /** Layout and reason constants are exported as globals. */

@@ -17,6 +17,14 @@ const E_FULL = -7;
 const E_EXIST = -17;
 const E_NOENT = -2;
 
+/** The error for a failed hashUpdate return code `r` of map `name`. */
+export function updateError(name: string, maxEntries: number, r: number): MapError {
+  if (r === E_FULL) return new MapError(name, r, `${name} is full: max entries ${maxEntries} reached (raise it with --max-${name.replace(/_/g, "-")})`);
+  if (r === E_EXIST) return new MapError(name, r, `${name}: key exists`);
+  if (r === E_NOENT) return new MapError(name, r, `${name}: no such key`);
+  return new MapError(name, r, `${name}: update failed (${r})`);
+}
+
 export const enum UpdateFlags {
   Any = 0,
   NoExist = 1,
@@ -100,11 +108,7 @@ export class HashMap<K extends readonly FieldDecl[], V extends readonly FieldDec
     this.putKey(key);
     this.decl.value.encode(this.mem.dv, this.valuePtr, value);
     const r = this.x.hashUpdate(this.id, this.keyPtr, this.valuePtr, flags);
-    if (r === 0) return;
-    if (r === E_FULL) throw new MapError(this.name, r, `${this.name} is full: max entries ${this.maxEntries} reached (raise it with --max-${this.name.replace(/_/g, "-")})`);
-    if (r === E_EXIST) throw new MapError(this.name, r, `${this.name}: key exists`);
-    if (r === E_NOENT) throw new MapError(this.name, r, `${this.name}: no such key`);
-    throw new MapError(this.name, r, `${this.name}: update failed (${r})`);
+    if (r !== 0) throw updateError(this.name, this.maxEntries, r);
   }
 
   /** Applies many updates; stops at the first error, which names how many were applied. */

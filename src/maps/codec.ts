@@ -21,6 +21,13 @@ const WIDTH: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, ipv4be
 
 /** Dotted quad → host-order u32. A hand-written scan: map programming converts millions. */
 export function ipv4ToU32(ip: string): number {
+  const v = ipv4ToU32OrNeg(ip);
+  if (v < 0) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  return v;
+}
+
+/** ipv4ToU32 that answers -1 for anything but a dotted quad (no exception on the hot path). */
+export function ipv4ToU32OrNeg(ip: string): number {
   let v = 0;
   let part = 0;
   let digits = 0;
@@ -40,7 +47,7 @@ export function ipv4ToU32(ip: string): number {
       break;
     }
   }
-  if (dots !== 3 || digits === 0 || digits > 3) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  if (dots !== 3 || digits === 0 || digits > 3) return -1;
   return (v * 256 + part) >>> 0;
 }
 
