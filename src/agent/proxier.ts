@@ -6,13 +6,20 @@
 import type { ObjectSource } from "../store/watch.js";
 import type { Service, Endpoints, EndpointSlice } from "../store/types.js";
 import { Programmer, type ServicePortModel } from "../proxy/programmer.js";
-import { buildModels } from "../proxy/model.js";
+import { serviceModels } from "../proxy/model.js";
 import { Informer, type Obj } from "./informer.js";
 import { ChangeTracker, type ServiceState } from "./tracker.js";
 
 export interface ProxierOptions {
-  /** Minimum time between two syncs (kube-proxy's minSyncPeriod), ms. */
+  /**
+   * Minimum time between two syncs (kube-proxy's minSyncPeriod), ms. A change that arrives
+   * when the last sync is at least this old is applied at once (on the next event-loop turn,
+   * which also gathers the other events of the same turn); within it, changes wait and go
+   * together.
+   */
   minSyncIntervalMs?: number;
+  /** Conntrack slots the stale-flow cleanup examines per event-loop turn (default 32768). */
+  flushBudget?: number;
   log?: (line: string) => void;
   /** Called after every sync with its duration (ms) and whether it was full. */
   onSync?: (ms: number, full: boolean, ok: boolean) => void;
@@ -20,17 +27,25 @@ export interface ProxierOptions {
   onQueued?: () => void;
   /** A service's ports were (re)programmed from `service` (undefined: it is gone). */
   onServiceApplied?: (name: string, service: Service | undefined, models: ServicePortModel[]) => void;
+  /** The cleanup of flows whose backend left finished a pass over conntrack: flows removed, ms of work. */
+  onFlushed?: (flows: number, ms: number) => void;
 }
 
 export class Proxier {
   readonly tracker = new ChangeTracker();
   private readonly informers: Informer[];
-  private readonly portsBySvc = new Map<string, Set<string>>();
+  /** Per service name: its programmed port keys and the tracker generation they came from. */
+  private readonly applied = new Map<string, { ports: string[]; gen: number | undefined }>();
   private synced = false;
   private needFull = true;
   private timer: NodeJS.Timeout | null = null;
-  private lastSync = 0;
+  private immediate: NodeJS.Immediate | null = null;
+  private flushing: NodeJS.Immediate | null = null;
+  private flushRemoved = 0;
+  private flushMs = 0;
+  private lastSync = -Infinity;
   private readonly minInterval: number;
+  private readonly flushBudget: number;
   private readonly log: (l: string) => void;
   private readyResolve!: () => void;
   /** Resolves once the first full sync is in the maps. */
@@ -40,6 +55,7 @@ export class Proxier {
 
   constructor(source: ObjectSource, private readonly prog: Programmer, private readonly opts: ProxierOptions = {}) {
     this.minInterval = opts.minSyncIntervalMs ?? 50;
+    this.flushBudget = opts.flushBudget ?? 32768;
     this.log = opts.log ?? (() => {});
     this.ready = new Promise((r) => (this.readyResolve = r));
     const h = (f: (o: Obj | undefined, c: Obj | undefined) => void) => ({
@@ -64,22 +80,32 @@ export class Proxier {
   stop(): void {
     for (const i of this.informers) i.stop();
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    if (this.flushing) clearImmediate(this.flushing);
     this.timer = null;
+    this.immediate = null;
+    this.flushing = null;
   }
 
   get hasSynced(): boolean {
     return this.synced;
   }
 
-  /** Schedules a sync no sooner than minSyncIntervalMs after the previous one. */
+  /**
+   * Schedules a sync: on the next event-loop turn when the last one is at least
+   * minSyncIntervalMs old (no timer between a change and the maps), else when it will be.
+   */
   private schedule(): void {
     this.opts.onQueued?.();
-    if (this.timer) return;
-    const wait = Math.max(0, this.lastSync + this.minInterval - Date.now());
-    this.timer = setTimeout(() => {
+    if (this.timer || this.immediate) return;
+    const wait = this.lastSync + this.minInterval - performance.now();
+    const run = () => {
       this.timer = null;
+      this.immediate = null;
       this.syncNow();
-    }, wait);
+    };
+    if (wait <= 0) this.immediate = setImmediate(run);
+    else this.timer = setTimeout(run, Math.ceil(wait));
   }
 
   /** Applies pending changes (or everything, when a full sync is due). Returns true on success. */
@@ -91,7 +117,7 @@ export class Proxier {
     let ok = true;
     if (full) {
       // Services that vanished while we were not looking.
-      for (const name of [...this.portsBySvc.keys()]) if (!changes.has(name)) changes.set(name, { slices: new Map() });
+      for (const name of this.applied.keys()) if (!changes.has(name)) changes.set(name, { slices: new Map() });
     }
     for (const [name, st] of changes) {
       try {
@@ -101,34 +127,69 @@ export class Proxier {
         this.log(`sync of service ${name} failed: ${(e as Error).message}`);
       }
     }
-    this.lastSync = Date.now();
+    const ms = performance.now() - t0;
+    this.lastSync = performance.now();
     this.needFull = !ok;
     this.syncs++;
     if (!ok) this.failedSyncs++;
-    const ms = performance.now() - t0;
     this.opts.onSync?.(ms, full, ok);
     if (!ok) this.schedule();
     if (ok && !this.synced) {
       this.synced = true;
       this.readyResolve();
     }
+    this.scheduleFlush();
     return ok;
   }
 
+  /**
+   * The cleanup of flows whose backend left runs after the maps are in, a bounded number of
+   * conntrack slots per event-loop turn, so neither the next change nor the frames wait for a
+   * scan of the whole table.
+   */
+  private scheduleFlush(): void {
+    if (this.flushing || !this.prog.flushPending) return;
+    const step = () => {
+      this.flushing = null;
+      const t0 = performance.now();
+      this.flushRemoved += this.prog.flushStale(this.flushBudget);
+      this.flushMs += performance.now() - t0;
+      if (this.prog.flushPending) {
+        this.flushing = setImmediate(step);
+        return;
+      }
+      this.opts.onFlushed?.(this.flushRemoved, this.flushMs);
+      this.flushRemoved = 0;
+      this.flushMs = 0;
+    };
+    this.flushing = setImmediate(step);
+  }
+
+  /** True while the cleanup of departed backends' flows has work left. */
+  get flushPending(): boolean {
+    return this.prog.flushPending;
+  }
+
   private applyService(name: string, st: ServiceState): void {
+    const prev = this.applied.get(name);
+    // Applied from exactly this state already (a full sync after a failure, a relist).
+    if (prev && st.gen !== undefined && prev.gen === st.gen) return;
     const models: ServicePortModel[] = st.service
-      ? buildModels({
-        services: [st.service as unknown as Service],
-        endpointSlices: [...st.slices.values()] as unknown as EndpointSlice[],
-        endpoints: st.endpoints ? [st.endpoints as unknown as Endpoints] : [],
-      })
+      ? serviceModels(st.service as unknown as Service, [...st.slices.values()] as unknown as EndpointSlice[], st.endpoints as unknown as Endpoints | undefined, { sourced: true })
       : [];
-    const before = this.portsBySvc.get(name) ?? new Set<string>();
-    const now = new Set(models.map((m) => m.key));
-    for (const k of before) if (!now.has(k)) this.prog.remove(k);
-    for (const m of models) this.prog.upsertIfChanged(m);
-    if (now.size) this.portsBySvc.set(name, now);
-    else this.portsBySvc.delete(name);
+    const keys = models.map((m) => m.key);
+    // Until this succeeds, the service holds the ports of both states and is applied from none.
+    if (prev) {
+      for (const k of keys) if (!prev.ports.includes(k)) prev.ports = [...prev.ports, k];
+      prev.gen = undefined;
+    } else this.applied.set(name, { ports: keys, gen: undefined });
+    if (prev) for (const k of prev.ports) if (!keys.includes(k)) this.prog.remove(k, { deferFlush: true });
+    for (const m of models) this.prog.upsertIfChanged(m, { deferFlush: true });
+    if (st.service) {
+      const a = this.applied.get(name)!;
+      a.ports = keys;
+      a.gen = st.gen;
+    } else this.applied.delete(name);
     this.opts.onServiceApplied?.(name, st.service as unknown as Service | undefined, models);
   }
 }

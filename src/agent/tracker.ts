@@ -2,6 +2,11 @@
 // pending entry per service name holding {previous, current} — the state last synced and the
 // state now. A burst of events for one service costs one recomputation at the next sync; an
 // entry whose current equals its previous is dropped (the change undid itself).
+//
+// States are compared by the objects' resourceVersions (an object without one by its JSON),
+// never by serialising a whole state: a full list of 10k Services and their slices goes
+// through here at every agent start. Every change of a service's state gives it a new `gen`,
+// which lets the proxier skip a service whose state is the one it last applied.
 
 import type { Obj } from "./informer.js";
 
@@ -9,21 +14,42 @@ export interface ServiceState {
   service?: Obj;
   slices: Map<string, Obj>;
   endpoints?: Obj;
+  /** Changes with every event that touches this service (unique across services). */
+  gen?: number;
 }
 
-export interface PendingChange {
-  previous: string | null;
-  current: ServiceState;
+/** What a state was at the last sync: each object's identity (resourceVersion, else JSON). */
+interface Snapshot {
+  service: string | null;
+  endpoints: string | null;
+  slices: Map<string, string>;
 }
 
 function emptyState(): ServiceState {
-  return { slices: new Map() };
+  return { service: undefined, slices: new Map(), endpoints: undefined, gen: 0 };
 }
 
-function stateJson(s: ServiceState): string | null {
-  if (!s.service && s.slices.size === 0 && !s.endpoints) return null;
-  const slices = [...s.slices.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => o.metadata.resourceVersion ?? JSON.stringify(o));
-  return JSON.stringify([s.service?.metadata.resourceVersion ?? s.service ?? null, slices, s.endpoints?.metadata.resourceVersion ?? s.endpoints ?? null]);
+function ident(o: Obj | undefined): string | null {
+  if (!o) return null;
+  return o.metadata.resourceVersion ?? JSON.stringify(o);
+}
+
+function isEmpty(s: ServiceState): boolean {
+  return !s.service && s.slices.size === 0 && !s.endpoints;
+}
+
+function snapshot(s: ServiceState): Snapshot | null {
+  if (isEmpty(s)) return null;
+  const slices = new Map<string, string>();
+  for (const [k, o] of s.slices) slices.set(k, ident(o)!);
+  return { service: ident(s.service), endpoints: ident(s.endpoints), slices };
+}
+
+function matches(s: ServiceState, snap: Snapshot | null): boolean {
+  if (snap === null) return isEmpty(s);
+  if (ident(s.service) !== snap.service || ident(s.endpoints) !== snap.endpoints || s.slices.size !== snap.slices.size) return false;
+  for (const [k, o] of s.slices) if (snap.slices.get(k) !== ident(o)) return false;
+  return true;
 }
 
 /** Which service a slice belongs to: its kubernetes.io/service-name label. */
@@ -33,11 +59,13 @@ export function sliceService(o: Obj): string | undefined {
   return name ? `${o.metadata.namespace ?? "default"}/${name}` : undefined;
 }
 
+let generation = 0;
+
 export class ChangeTracker {
   /** The full current state per service name (what the informers say now). */
   private readonly state = new Map<string, ServiceState>();
-  /** Services changed since the last sync, with their state as of that sync. */
-  private readonly pending = new Map<string, string | null>();
+  /** Services changed since the last sync, with their state as of that sync (null: none). */
+  private readonly pending = new Map<string, Snapshot | null>();
 
   private touch(name: string): ServiceState {
     let s = this.state.get(name);
@@ -45,14 +73,18 @@ export class ChangeTracker {
       s = emptyState();
       this.state.set(name, s);
     }
-    if (!this.pending.has(name)) this.pending.set(name, stateJson(s));
+    if (!this.pending.has(name)) this.pending.set(name, snapshot(s));
+    s.gen = ++generation;
     return s;
   }
 
   private settle(name: string): void {
     const s = this.state.get(name)!;
-    if (stateJson(s) === null) this.state.delete(name);
-    if (this.pending.get(name) === stateJson(s)) this.pending.delete(name); // undone
+    if (isEmpty(s)) this.state.delete(name);
+    const snap = this.pending.get(name);
+    // A state that came back to what was synced: drop the change (cheap first test: a
+    // service absent at the last sync and present now has changed).
+    if (snap === null ? isEmpty(s) : snap !== undefined && matches(s, snap)) this.pending.delete(name);
   }
 
   onService(old: Obj | undefined, cur: Obj | undefined): void {

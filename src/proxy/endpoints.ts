@@ -2,6 +2,8 @@
 // CategorizeEndpoints (cluster/local/internal/external sets), the empty-set verdict and the
 // healthCheckNodePort HTTP response. Pure functions, no I/O.
 
+import { ipv4ToU32OrNeg } from "../maps/codec.js";
+
 export type EndpointInfo = {
   ip: string;
   port: number;
@@ -137,6 +139,198 @@ export function dedupeEndpoints(eps: readonly EndpointInfo[], nodeName: string):
     }
   }
   return [...byKey.values()].sort(compareEndpoints);
+}
+
+// ---------------------------------------------------------------------------------------
+// Slot order for the maps (IPv4), on columns of numbers: no object per endpoint
+
+/** Endpoint condition and placement bits in EndpointColumns.flags. */
+export const EP_READY = 1;
+export const EP_SERVING = 2;
+export const EP_TERMINATING = 4;
+export const EP_LOCAL = 8;
+
+/**
+ * The IPv4 endpoints of one service port as columns (address as a host-order u32, port,
+ * condition bits, the address as written), filled from EndpointInfo objects or straight
+ * from EndpointSlices (model.ts) — the programmer orders 100k endpoints per full sync and
+ * an object each cost more than the rest of the work. Reused: reset() before each port.
+ */
+export class EndpointColumns {
+  n = 0;
+  addr = new Float64Array(64);
+  port = new Int32Array(64);
+  flags = new Uint8Array(64);
+  ip: string[] = [];
+
+  reset(): void {
+    this.n = 0;
+  }
+
+  private grow(): void {
+    const cap = this.addr.length * 2;
+    const a = new Float64Array(cap);
+    a.set(this.addr);
+    const p = new Int32Array(cap);
+    p.set(this.port);
+    const f = new Uint8Array(cap);
+    f.set(this.flags);
+    this.addr = a;
+    this.port = p;
+    this.flags = f;
+  }
+
+  /**
+   * Adds one endpoint with §5's condition reading (ready and serving default to true,
+   * terminating to false); anything but an IPv4 address with a port in 0..65535 is left out.
+   */
+  push(ip: string, port: number, nodeName: string | undefined, ready: boolean | null | undefined,
+    serving: boolean | null | undefined, terminating: boolean | null | undefined, selfNode: string): void {
+    const a = typeof ip === "string" ? ipv4ToU32OrNeg(ip) : -1;
+    if (a < 0 || !(port >= 0 && port <= 65535) || port !== Math.floor(port)) return;
+    const i = this.n;
+    if (i === this.addr.length) this.grow();
+    this.addr[i] = a;
+    this.port[i] = port;
+    this.flags[i] = ((ready ?? true) ? EP_READY : 0) | ((serving ?? true) ? EP_SERVING : 0) | ((terminating ?? false) ? EP_TERMINATING : 0)
+      | (nodeName !== undefined && nodeName !== "" && nodeName === selfNode ? EP_LOCAL : 0);
+    this.ip[i] = ip;
+    this.n = i + 1;
+  }
+
+  pushInfo(e: EndpointInfo, selfNode: string): void {
+    this.push(e.ip, e.port, e.nodeName, e.ready, e.serving, e.terminating, selfNode);
+  }
+}
+
+/**
+ * Columns in the order the services map's slot groups take them: ready local, ready remote,
+ * serving-terminating local, serving-terminating remote; each group sorted by (address,
+ * port) and de-duplicated as dedupeEndpoints does (the first occurrence wins, a local
+ * duplicate replaces a non-local one). The same result as groupEndpoints restricted to IPv4.
+ * The arrays are reused by the next call: read them before calling again.
+ */
+export interface SlotOrder {
+  /** Slots filled (the sum of the four group sizes). */
+  count: number;
+  readyLocal: number;
+  readyRemote: number;
+  terminatingLocal: number;
+  terminatingRemote: number;
+  /** Per slot: the endpoint's row in the columns (or index in the input of slotOrderV4). */
+  index: Int32Array;
+  /** Per slot: its address as a host-order u32. */
+  addr: Float64Array;
+}
+
+let cap = 0;
+let keys = new Float64Array(0);
+let rows = new Int32Array(0);
+let group = new Int8Array(0);
+const order: SlotOrder = { count: 0, readyLocal: 0, readyRemote: 0, terminatingLocal: 0, terminatingRemote: 0, index: new Int32Array(0), addr: new Float64Array(0) };
+const counts = [0, 0, 0, 0];
+
+function grow(n: number): void {
+  if (n <= cap) return;
+  cap = Math.max(n, cap * 2, 64);
+  keys = new Float64Array(cap);
+  rows = new Int32Array(cap);
+  group = new Int8Array(cap);
+  order.index = new Int32Array(cap);
+  order.addr = new Float64Array(cap);
+}
+
+export function slotOrder(c: EndpointColumns): SlotOrder {
+  const m = c.n;
+  grow(m);
+  for (let i = 0; i < m; i++) {
+    keys[i] = c.addr[i]! * 65536 + c.port[i]!;
+    rows[i] = i;
+  }
+  // Stable sort by (address, port): equal keys keep their input order.
+  if (m <= 48) {
+    for (let i = 1; i < m; i++) {
+      const k = keys[i]!;
+      const x = rows[i]!;
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        rows[j + 1] = rows[j]!;
+        j--;
+      }
+      keys[j + 1] = k;
+      rows[j + 1] = x;
+    }
+  } else {
+    const perm = Array.from({ length: m }, (_, i) => i);
+    const k0 = keys.slice(0, m);
+    perm.sort((a, b) => k0[a]! - k0[b]! || a - b);
+    for (let i = 0; i < m; i++) {
+      keys[i] = k0[perm[i]!]!;
+      rows[i] = perm[i]!;
+    }
+  }
+  // One winner per run of equal keys, and its group (0..3, or -1: not usable).
+  const flags = c.flags;
+  counts[0] = counts[1] = counts[2] = counts[3] = 0;
+  let u = 0;
+  for (let i = 0; i < m; ) {
+    let j = i + 1;
+    while (j < m && keys[j] === keys[i]) j++;
+    let w = rows[i]!;
+    if (!(flags[w]! & EP_LOCAL)) {
+      for (let k = i + 1; k < j; k++) {
+        if (flags[rows[k]!]! & EP_LOCAL) {
+          w = rows[k]!;
+          break;
+        }
+      }
+    }
+    const f = flags[w]!;
+    const local = (f & EP_LOCAL) !== 0;
+    let g = -1;
+    if (f & EP_READY) g = local ? 0 : 1;
+    else if ((f & EP_SERVING) && (f & EP_TERMINATING)) g = local ? 2 : 3;
+    rows[u] = w;
+    group[u] = g;
+    if (g >= 0) counts[g]!++;
+    u++;
+    i = j;
+  }
+  let s = 0;
+  for (let g = 0; g < 4; g++) {
+    if (counts[g] === 0) continue;
+    for (let i = 0; i < u; i++) {
+      if (group[i] !== g) continue;
+      const r = rows[i]!;
+      order.index[s] = r;
+      order.addr[s] = c.addr[r]!;
+      s++;
+    }
+  }
+  order.count = s;
+  order.readyLocal = counts[0]!;
+  order.readyRemote = counts[1]!;
+  order.terminatingLocal = counts[2]!;
+  order.terminatingRemote = counts[3]!;
+  return order;
+}
+
+const infoColumns = new EndpointColumns();
+const infoRows: number[] = [];
+
+/** slotOrder of EndpointInfo objects; `index` then points into `eps`. */
+export function slotOrderV4(eps: readonly EndpointInfo[], nodeName: string): SlotOrder {
+  infoColumns.reset();
+  infoRows.length = 0;
+  for (let i = 0; i < eps.length; i++) {
+    const before = infoColumns.n;
+    infoColumns.pushInfo(eps[i]!, nodeName);
+    if (infoColumns.n > before) infoRows.push(i);
+  }
+  const o = slotOrder(infoColumns);
+  for (let s = 0; s < o.count; s++) o.index[s] = infoRows[o.index[s]!]!;
+  return o;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,8 +5,12 @@
 // from Kubernetes objects (model.ts); this file knows nothing of them.
 
 import type { Dataplane } from "../maps/dataplane.js";
-import { ADDR, ALGORITHMS, BE_STATE, BE_FLAG, FE, SVC, type Algorithm, type FrontendKey } from "../maps/layout.js";
-import { groupEndpoints, type EndpointInfo } from "./endpoints.js";
+import { ADDR, ALGORITHMS, BE_STATE, BE_FLAG, FE, SVC, type Algorithm } from "../maps/layout.js";
+import { MapWriter } from "../maps/direct.js";
+import { ipv4ToU32, ipv4ToU32OrNeg } from "../maps/codec.js";
+import { EndpointColumns, slotOrder, type EndpointInfo } from "./endpoints.js";
+import { endpointSource, readEndpoints, sameSource } from "./model.js";
+import { BackendIds, portProto } from "./backend-ids.js";
 import { buildMaglevTable, maglevTableSize } from "./maglev.js";
 
 export type Protocol = "TCP" | "UDP" | "SCTP";
@@ -34,11 +38,31 @@ export interface ServicePortModel {
 
 interface Programmed {
   model: ServicePortModel;
-  json: string;
   svcId: number;
-  frontends: Map<string, { key: FrontendKey; revNatId: number; vipAddr?: string }>;
-  backendKeys: string[];
-  maglev: { cluster: ArenaRange | null; local: ArenaRange | null; clusterTable: Int32Array | null; localTable: Int32Array | null };
+  /** Frontends (a few: cluster IPs, external IPs, load-balancer IPs, the NodePort). */
+  frontends: FrontendState[];
+  /** Per slot: the backend id. */
+  slotIds: number[];
+  /** svc_slots entries that may exist (slots 0 .. slotsHigh-1). */
+  slotsHigh: number;
+  /** A previous upsert failed part-way: the maps may differ from beKeys/slotIds. */
+  dirty: boolean;
+  /** LPM table svcId may hold source ranges. */
+  hasRanges: boolean;
+  /** Maglev tables in the arena (cluster and local ready sets) and the backend ids last written there. */
+  mgCluster: ArenaRange | null;
+  mgLocal: ArenaRange | null;
+  mgClusterTable: Int32Array | null;
+  mgLocalTable: Int32Array | null;
+}
+
+interface FrontendState {
+  addr: number;
+  port: number;
+  kind: number;
+  revNatId: number;
+  /** A service address (ClusterIP): counted in the addrs map. */
+  vip: boolean;
 }
 
 interface ArenaRange {
@@ -105,29 +129,96 @@ export interface SyncResult {
   flushedFlows: number;
 }
 
-function backendKey(ip: string, port: number, proto: Protocol): string {
+/** The name a backend has in Maglev tables (and had as its key). */
+function backendName(ip: string, port: number, proto: Protocol): string {
   return `${ip}:${port}/${proto}`;
 }
 
 function isIPv4(a: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(a);
+  return ipv4ToU32OrNeg(a) >= 0;
+}
+
+/** Flows the stale-flow cleanup removes: datagram protocols (bit 1 UDP, bit 2 SCTP). */
+const FLUSH_PROTOS = 2 | 4;
+
+/** Equality of two values as JSON would see them (undefined and missing alike), without serialising. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i] ?? null, b[i] ?? null)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  let na = 0;
+  for (const k in ao) {
+    if (ao[k] === undefined) continue;
+    na++;
+    if (!sameJson(ao[k], bo[k])) return false;
+  }
+  let nb = 0;
+  for (const k in bo) if (bo[k] !== undefined) nb++;
+  return na === nb;
+}
+
+/** Every field of a model (a missing one fails to compile: sameModel must see them all). */
+const MODEL_FIELDS = [
+  "key", "protocol", "port", "clusterIPs", "nodePort", "externalIPs", "loadBalancerIPs", "affinityTimeoutSeconds",
+  "externalTrafficPolicyLocal", "internalTrafficPolicyLocal", "loadBalancerSourceRanges", "algorithm",
+] as const satisfies ReadonlyArray<Exclude<keyof ServicePortModel, "endpoints">>;
+type Unlisted = Exclude<keyof ServicePortModel, (typeof MODEL_FIELDS)[number] | "endpoints">;
+const allListed: [Unlisted] extends [never] ? true : never = true;
+void allListed;
+
+/**
+ * True when two models program the same maps (what JSON.stringify equality said before,
+ * without serialising 100k endpoints): field by field, and endpoints by their source objects'
+ * identity when both come from the same EndpointSlices or Endpoints.
+ */
+export function sameModel(a: ServicePortModel, b: ServicePortModel): boolean {
+  if (a === b) return true;
+  for (const f of MODEL_FIELDS) if (!sameJson(a[f] ?? null, b[f] ?? null)) return false;
+  const sa = endpointSource(a);
+  const sb = endpointSource(b);
+  if (sa && sb && sameSource(sa, sb)) return true;
+  return sameJson(a.endpoints, b.endpoints);
+}
+
+export interface WriteOptions {
+  /**
+   * Leave the cleanup of flows whose backend left to flushStale() (the proxier runs it after
+   * the maps are in, in bounded steps) instead of scanning conntrack before returning.
+   */
+  deferFlush?: boolean;
 }
 
 export class Programmer {
   private readonly services = new Map<string, Programmed>();
-  private readonly backends = new Map<string, { id: number; refs: number }>();
-  private readonly addrState = new Map<string, { vipRefs: number; nodePort: boolean }>();
+  /** (address, port, protocol) → backend id, with references per id. */
+  private readonly backendTable: BackendIds;
+  private readonly addrState = new Map<number, { vipRefs: number; nodePort: boolean }>();
   private readonly svcIds: IdPool;
   private readonly backendIds: IdPool;
   private readonly revNatIds: IdPool;
   private readonly arena: Arena;
+  private readonly w: MapWriter;
+  private readonly cols = new EndpointColumns();
+  private readonly feWant: FrontendState[] = [];
   private nodeAddrs: string[] = [];
+  /** Stale-flow cleanup: slots left to examine (a full circle from the cursor after each departure), and where. */
+  private flushLeft = 0;
+  private flushCursor = 0;
 
   constructor(private readonly dp: Dataplane, private readonly opts: ProgrammerOptions) {
     this.svcIds = new IdPool("service", dp.maps.services.maxEntries);
     this.backendIds = new IdPool("backend", dp.maps.backends.maxEntries);
     this.revNatIds = new IdPool("reverse-NAT", dp.maps.revNat.maxEntries);
     this.arena = new Arena(dp.maps.maglev.maxEntries);
+    this.backendTable = new BackendIds(dp.maps.backends.maxEntries);
+    this.w = new MapWriter(dp);
   }
 
   /** svcId of a programmed service port (for stats), or undefined. */
@@ -136,14 +227,16 @@ export class Programmer {
   }
 
   backendId(ip: string, port: number, proto: Protocol): number | undefined {
-    return this.backends.get(backendKey(ip, port, proto))?.id;
+    const a = ipv4ToU32OrNeg(ip);
+    if (a < 0) return undefined;
+    return this.backendTable.get(a, portProto(port, PROTO_NUM[proto])) || undefined;
   }
 
   /** Addresses on which NodePorts are served (nodeport-addresses already applied). */
   setNodeAddresses(addrs: string[]): void {
-    for (const a of this.nodeAddrs) this.setAddr(a, (s) => (s.nodePort = false));
+    for (const a of this.nodeAddrs) this.setAddr(ipv4ToU32(a), 0, false);
     this.nodeAddrs = addrs.filter(isIPv4);
-    for (const a of this.nodeAddrs) this.setAddr(a, (s) => (s.nodePort = true));
+    for (const a of this.nodeAddrs) this.setAddr(ipv4ToU32(a), 0, true);
   }
 
   /** Sources that count as this node's own (pod CIDR, node addresses): LPM table 0. */
@@ -152,137 +245,237 @@ export class Programmer {
     for (const c of cidrs) if (isIPv4(c.split("/")[0]!)) this.dp.lpmAdd(0, c);
   }
 
-  /** Makes the maps hold exactly `desired`, touching only what changed. */
-  sync(desired: Iterable<ServicePortModel>): SyncResult {
+  /**
+   * Makes the maps hold exactly `desired`, touching only what changed; then removes the
+   * datagram flows of backends that left (unless deferred).
+   */
+  sync(desired: Iterable<ServicePortModel>, o: WriteOptions = {}): SyncResult {
     const res: SyncResult = { added: 0, updated: 0, removed: 0, unchanged: 0, flushedFlows: 0 };
     const want = new Map<string, ServicePortModel>();
     for (const m of desired) want.set(m.key, m);
     for (const key of [...this.services.keys()]) {
       if (!want.has(key)) {
-        res.flushedFlows += this.remove(key);
+        this.removeNoFlush(key);
         res.removed++;
       }
     }
     for (const m of want.values()) {
       const cur = this.services.get(m.key);
-      const json = JSON.stringify(m);
-      if (cur && cur.json === json) {
+      if (cur && !cur.dirty && sameModel(cur.model, m)) {
         res.unchanged++;
         continue;
       }
-      res.flushedFlows += this.upsert(m, json);
+      this.upsertNoFlush(m);
       if (cur) res.updated++;
       else res.added++;
     }
+    if (!o.deferFlush) res.flushedFlows = this.flushStaleAll();
     return res;
   }
 
   /** Programs one service port (add or change). Returns flows flushed. */
-  upsert(m: ServicePortModel, json = JSON.stringify(m)): number {
-    const dp = this.dp;
+  upsert(m: ServicePortModel, o: WriteOptions = {}): number {
+    this.upsertNoFlush(m);
+    return o.deferFlush ? 0 : this.flushStaleAll();
+  }
+
+  /** Programs a service port unless it is programmed exactly so already. Returns flows flushed. */
+  upsertIfChanged(m: ServicePortModel, o: WriteOptions = {}): number {
+    const p = this.services.get(m.key);
+    if (p && !p.dirty && sameModel(p.model, m)) return 0;
+    return this.upsert(m, o);
+  }
+
+  /** Removes a service port from the maps. Returns flows flushed. */
+  remove(key: string, o: WriteOptions = {}): number {
+    if (!this.removeNoFlush(key)) return 0;
+    return o.deferFlush ? 0 : this.flushStaleAll();
+  }
+
+  /** True while flows of departed backends may remain (see flushStale). */
+  get flushPending(): boolean {
+    return this.flushLeft > 0;
+  }
+
+  /**
+   * One bounded step of the deferred cleanup: examines up to `budget` conntrack slots and
+   * removes the UDP/SCTP flows whose backend left. Returns the flows removed; flushPending
+   * turns false once a full circle of the table has been examined since the last departure.
+   */
+  flushStale(budget = 32768): number {
+    const cap = this.w.conntrackSlots;
+    let todo = Math.min(budget, this.flushLeft);
+    let removed = 0;
+    while (todo > 0) {
+      const n = Math.min(todo, cap - this.flushCursor);
+      const r = this.w.flushStaleStep(FLUSH_PROTOS, this.flushCursor, n);
+      removed += r.removed;
+      this.flushCursor = r.cursor;
+      todo -= n;
+      this.flushLeft -= n;
+    }
+    return removed;
+  }
+
+  /** Removes every stale datagram flow now (repeated passes until one finds none). */
+  private flushStaleAll(): number {
+    if (this.flushLeft === 0) return 0;
+    const cap = this.w.conntrackSlots;
+    let total = 0;
+    for (;;) {
+      const r = this.w.flushStaleStep(FLUSH_PROTOS, 0, cap);
+      total += r.removed;
+      if (r.removed === 0) break;
+    }
+    this.flushLeft = 0;
+    this.flushCursor = 0;
+    return total;
+  }
+
+  private upsertNoFlush(m: ServicePortModel): void {
     let p = this.services.get(m.key);
     if (!p) {
-      p = { model: m, json, svcId: this.svcIds.take(), frontends: new Map(), backendKeys: [], maglev: { cluster: null, local: null, clusterTable: null, localTable: null } };
+      p = {
+        model: m, svcId: this.svcIds.take(), frontends: [], slotIds: [], slotsHigh: 0, dirty: false, hasRanges: false,
+        mgCluster: null, mgLocal: null, mgClusterTable: null, mgLocalTable: null,
+      };
       this.services.set(m.key, p);
-      dp.maps.statsService.clear(p.svcId);
+      this.w.clearStatsService(p.svcId);
     }
+    const wasDirty = p.dirty;
+    p.dirty = true;
+    const w = this.w;
     const svcId = p.svcId;
     const proto = PROTO_NUM[m.protocol];
 
-    // Backends in the four slot groups of the services map.
-    const g = groupEndpoints(m.endpoints, this.opts.nodeName);
-    const ordered: Array<{ e: EndpointInfo; state: number; local: boolean }> = [
-      ...g.readyLocal.map((e) => ({ e, state: BE_STATE.Active, local: true })),
-      ...g.readyRemote.map((e) => ({ e, state: BE_STATE.Active, local: false })),
-      ...g.terminatingLocal.map((e) => ({ e, state: BE_STATE.Terminating, local: true })),
-      ...g.terminatingRemote.map((e) => ({ e, state: BE_STATE.Terminating, local: false })),
-    ].filter((b) => isIPv4(b.e.ip));
-    const newKeys: string[] = [];
-    const newKeySet = new Set<string>();
-    const oldKeySet = new Set(p.backendKeys);
-    const ids: number[] = [];
-    for (const b of ordered) {
-      const k = backendKey(b.e.ip, b.e.port, m.protocol);
-      const id = this.acquireBackend(k, newKeySet.has(k) || oldKeySet.has(k));
-      newKeys.push(k);
-      newKeySet.add(k);
-      ids.push(id);
-      const cur = dp.maps.backends.get(id);
-      dp.maps.backends.set(id, {
-        addrBe: b.e.ip, portBe: b.e.port, proto, state: b.state, flags: b.local ? BE_FLAG.Local : 0,
-        weight: 1, activeConns: cur.addrBe === b.e.ip && cur.portBe === b.e.port ? cur.activeConns : 0,
-      });
-    }
-    for (let i = 0; i < ids.length; i++) dp.maps.svcSlots.update({ svcId, slot: i }, { backendId: ids[i]! });
-    for (let i = ids.length; i < p.backendKeys.length; i++) dp.maps.svcSlots.delete({ svcId, slot: i });
-
-    // Maglev tables for the cluster and local ready sets (the terminating fallback is random).
-    const algorithm = m.algorithm ?? dp.config.defaultAlgorithm;
-    const wantMaglev = algorithm === "maglev";
-    const readyAll = ids.slice(0, g.readyLocal.length + g.readyRemote.length);
-    const readyLocal = ids.slice(0, g.readyLocal.length);
-    const cl = this.programMaglev(p, "cluster", wantMaglev ? readyAll : [], newKeys);
-    const lo = this.programMaglev(p, "local", wantMaglev && (m.externalTrafficPolicyLocal || m.internalTrafficPolicyLocal) ? readyLocal : [], newKeys);
-
-    const flags = (m.affinityTimeoutSeconds !== null ? SVC.Affinity : 0)
-      | (m.externalTrafficPolicyLocal ? SVC.ExtLocal : 0)
-      | (m.internalTrafficPolicyLocal ? SVC.IntLocal : 0)
-      | (m.loadBalancerSourceRanges.length > 0 ? SVC.SourceRanges : 0);
-    dp.maps.services.patch(svcId, {
-      flags,
-      algo: m.algorithm ? ALGORITHMS[m.algorithm] : ALGORITHMS.default,
-      affinityTimeoutSec: m.affinityTimeoutSeconds ?? 0,
-      readyLocal: g.readyLocal.length,
-      readyRemote: g.readyRemote.length,
-      terminatingLocal: g.terminatingLocal.length,
-      terminatingRemote: g.terminatingRemote.length,
-      maglevClusterOff: cl?.off ?? 0,
-      maglevClusterSize: cl?.size ?? 0,
-      maglevLocalOff: lo?.off ?? 0,
-      maglevLocalSize: lo?.size ?? 0,
-    });
-
-    // loadBalancerSourceRanges: LPM table svcId.
-    dp.lpmClear(svcId);
-    for (const r of m.loadBalancerSourceRanges) if (isIPv4(r.trim().split("/")[0]!)) dp.lpmAdd(svcId, r.trim());
-
-    // Frontends.
-    const wantFe = new Map<string, { key: FrontendKey; kind: number; vipAddr?: string }>();
-    const addFe = (addr: string, port: number, kind: number, vip: boolean) => {
-      if (!isIPv4(addr)) return;
-      const key: FrontendKey = { addrBe: addr, portBe: port, proto };
-      wantFe.set(`${addr}:${port}`, { key, kind, vipAddr: vip ? addr : undefined });
-    };
-    for (const ip of m.clusterIPs) addFe(ip, m.port, FE.ClusterIP, true);
-    for (const ip of m.externalIPs) addFe(ip, m.port, FE.ExternalIP, false);
-    for (const ip of m.loadBalancerIPs) addFe(ip, m.port, FE.LoadBalancer, false);
-    if (m.nodePort) addFe("0.0.0.0", m.nodePort, FE.NodePort, false);
-    for (const [k, fe] of p.frontends) {
-      if (wantFe.has(k)) continue;
-      dp.maps.frontends.delete(fe.key);
-      dp.maps.revNat.clear(fe.revNatId);
-      this.revNatIds.give(fe.revNatId);
-      if (fe.vipAddr) this.setAddr(fe.vipAddr, (s) => s.vipRefs--);
-      p.frontends.delete(k);
-    }
-    for (const [k, fe] of wantFe) {
-      let cur = p.frontends.get(k);
-      if (!cur) {
-        cur = { key: fe.key, revNatId: this.revNatIds.take(), vipAddr: fe.vipAddr };
-        p.frontends.set(k, cur);
-        dp.maps.revNat.set(cur.revNatId, { addrBe: fe.key.addrBe, portBe: fe.key.portBe });
-        if (fe.vipAddr) this.setAddr(fe.vipAddr, (s) => s.vipRefs++);
+    // Backends in the four slot groups of the services map. References are taken for the new
+    // set before the old set's are dropped, so a backend in both never reaches zero.
+    const c = this.cols;
+    c.reset();
+    const src = endpointSource(m);
+    if (src) readEndpoints(src, this.opts.nodeName, c);
+    else for (const e of m.endpoints) c.pushInfo(e, this.opts.nodeName);
+    const o = slotOrder(c);
+    const n = o.count;
+    const ready = o.readyLocal + o.readyRemote;
+    const localEnd2 = ready + o.terminatingLocal;
+    const ids: number[] = new Array<number>(n);
+    let taken = 0;
+    try {
+      for (let s = 0; s < n; s++) {
+        const row = o.index[s]!;
+        const addr = o.addr[s]!;
+        const port = c.port[row]!;
+        const id = this.acquireBackend(addr, portProto(port, proto));
+        taken++;
+        ids[s] = id;
+        const local = s < o.readyLocal || (s >= ready && s < localEnd2);
+        w.setBackend(id, addr, port, proto, s < ready ? BE_STATE.Active : BE_STATE.Terminating, local ? BE_FLAG.Local : 0, 1);
       }
-      dp.maps.frontends.update(fe.key, { svcId, revNatId: cur.revNatId, kind: fe.kind });
+      p.slotsHigh = Math.max(p.slotsHigh, n);
+      for (let s = 0; s < n; s++) if (wasDirty || p.slotIds[s] !== ids[s]) w.setSlot(svcId, s, ids[s]!);
+      w.flush(); // this port's slots in one batch (a failure is this port's)
+      for (let s = n; s < p.slotsHigh; s++) w.deleteSlot(svcId, s);
+      p.slotsHigh = n;
+
+      // Maglev tables for the cluster and local ready sets (the terminating fallback is random).
+      const algorithm = m.algorithm ?? this.dp.config.defaultAlgorithm;
+      let cl: ArenaRange | null = null;
+      let lo: ArenaRange | null = null;
+      if (algorithm === "maglev" || p.mgCluster || p.mgLocal) {
+        const names = algorithm === "maglev" ? Array.from({ length: n }, (_, s) => backendName(c.ip[o.index[s]!]!, c.port[o.index[s]!]!, m.protocol)) : [];
+        const wantMaglev = algorithm === "maglev";
+        cl = this.programMaglev(p, "cluster", wantMaglev ? ids.slice(0, ready) : [], names);
+        lo = this.programMaglev(p, "local", wantMaglev && (m.externalTrafficPolicyLocal || m.internalTrafficPolicyLocal) ? ids.slice(0, o.readyLocal) : [], names);
+      }
+
+      const flags = (m.affinityTimeoutSeconds !== null ? SVC.Affinity : 0)
+        | (m.externalTrafficPolicyLocal ? SVC.ExtLocal : 0)
+        | (m.internalTrafficPolicyLocal ? SVC.IntLocal : 0)
+        | (m.loadBalancerSourceRanges.length > 0 ? SVC.SourceRanges : 0);
+      w.patchService(svcId, flags, m.algorithm ? ALGORITHMS[m.algorithm] : ALGORITHMS.default, m.affinityTimeoutSeconds ?? 0,
+        o.readyLocal, o.readyRemote, o.terminatingLocal, o.terminatingRemote,
+        cl?.off ?? 0, cl?.size ?? 0, lo?.off ?? 0, lo?.size ?? 0);
+
+      // loadBalancerSourceRanges: LPM table svcId.
+      if (p.hasRanges || m.loadBalancerSourceRanges.length > 0) {
+        this.dp.lpmClear(svcId);
+        p.hasRanges = false;
+        for (const r of m.loadBalancerSourceRanges) {
+          if (!isIPv4(r.trim().split("/")[0]!)) continue;
+          this.dp.lpmAdd(svcId, r.trim());
+          p.hasRanges = true;
+        }
+      }
+
+      this.programFrontends(p, m, proto);
+    } catch (e) {
+      // Keep the reference counts true to what the service holds: drop what this attempt took.
+      for (let s = 0; s < taken; s++) this.releaseBackend(ids[s]!);
+      throw e;
     }
 
     // Release backends this service no longer uses.
-    let flushed = 0;
-    for (const k of p.backendKeys) if (!newKeySet.has(k)) flushed += this.releaseBackend(k);
-    p.backendKeys = newKeys;
+    for (const id of p.slotIds) this.releaseBackend(id);
+    p.slotIds = ids;
     p.model = m;
-    p.json = json;
-    return flushed;
+    p.dirty = false;
+  }
+
+  private programFrontends(p: Programmed, m: ServicePortModel, proto: number): void {
+    const w = this.w;
+    // What is wanted, in order; a later entry for the same address and port replaces an
+    // earlier one (an external IP that is also the cluster IP is served as external).
+    const want = this.feWant;
+    want.length = 0;
+    const add = (ip: string, port: number, kind: number, vip: boolean): void => {
+      const a = ipv4ToU32OrNeg(ip);
+      if (a < 0) return;
+      for (const x of want) {
+        if (x.addr === a && x.port === port) {
+          x.kind = kind;
+          x.vip = vip;
+          return;
+        }
+      }
+      want.push({ addr: a, port, kind, revNatId: 0, vip });
+    };
+    for (let i = 0; i < m.clusterIPs.length; i++) add(m.clusterIPs[i]!, m.port, FE.ClusterIP, true);
+    for (let i = 0; i < m.externalIPs.length; i++) add(m.externalIPs[i]!, m.port, FE.ExternalIP, false);
+    for (let i = 0; i < m.loadBalancerIPs.length; i++) add(m.loadBalancerIPs[i]!, m.port, FE.LoadBalancer, false);
+    if (m.nodePort) add("0.0.0.0", m.nodePort, FE.NodePort, false);
+    const have = p.frontends;
+    for (let i = have.length - 1; i >= 0; i--) {
+      const fe = have[i]!;
+      if (want.some((x) => x.addr === fe.addr && x.port === fe.port)) continue;
+      w.deleteFrontend(fe.addr, fe.port, proto);
+      w.clearRevNat(fe.revNatId);
+      this.revNatIds.give(fe.revNatId);
+      if (fe.vip) this.setAddr(fe.addr, -1, undefined);
+      have.splice(i, 1);
+    }
+    for (const fe of want) {
+      let cur: FrontendState | undefined;
+      for (const x of have) {
+        if (x.addr === fe.addr && x.port === fe.port) {
+          cur = x;
+          break;
+        }
+      }
+      if (!cur) {
+        cur = { addr: fe.addr, port: fe.port, kind: 0, revNatId: this.revNatIds.take(), vip: false };
+        have.push(cur);
+        w.setRevNat(cur.revNatId, fe.addr, fe.port);
+      }
+      if (cur.vip !== fe.vip) {
+        cur.vip = fe.vip;
+        this.setAddr(fe.addr, fe.vip ? 1 : -1, undefined);
+      }
+      if (cur.kind !== fe.kind) {
+        w.setFrontend(fe.addr, fe.port, proto, p.svcId, cur.revNatId, fe.kind);
+        cur.kind = fe.kind;
+      }
+    }
   }
 
   /** Every programmed service port with its id (for metrics and admin views). */
@@ -295,50 +488,50 @@ export class Programmer {
     const externalIPs = new Set<string>();
     const nodePorts = new Set<string>();
     for (const p of this.services.values()) {
-      for (const ip of [...p.model.externalIPs, ...p.model.loadBalancerIPs]) if (isIPv4(ip)) externalIPs.add(ip);
+      for (const ip of p.model.externalIPs) if (isIPv4(ip)) externalIPs.add(ip);
+      for (const ip of p.model.loadBalancerIPs) if (isIPv4(ip)) externalIPs.add(ip);
       if (p.model.nodePort) nodePorts.add(`${p.model.protocol}:${p.model.nodePort}`);
     }
     return { externalIPs, nodePorts };
   }
 
-  /** Programs a service port unless it is programmed exactly so already. Returns flows flushed. */
-  upsertIfChanged(m: ServicePortModel): number {
-    const json = JSON.stringify(m);
-    if (this.services.get(m.key)?.json === json) return 0;
-    return this.upsert(m, json);
-  }
-
-  /** Removes a service port from the maps. Returns flows flushed. */
-  remove(key: string): number {
+  private removeNoFlush(key: string): boolean {
     const p = this.services.get(key);
-    if (!p) return 0;
-    const dp = this.dp;
-    for (const fe of p.frontends.values()) {
-      dp.maps.frontends.delete(fe.key);
-      dp.maps.revNat.clear(fe.revNatId);
+    if (!p) return false;
+    const w = this.w;
+    const proto = PROTO_NUM[p.model.protocol];
+    for (const fe of p.frontends) {
+      w.deleteFrontend(fe.addr, fe.port, proto);
+      w.clearRevNat(fe.revNatId);
       this.revNatIds.give(fe.revNatId);
-      if (fe.vipAddr) this.setAddr(fe.vipAddr, (s) => s.vipRefs--);
+      if (fe.vip) this.setAddr(fe.addr, -1, undefined);
     }
-    for (let i = 0; i < p.backendKeys.length; i++) dp.maps.svcSlots.delete({ svcId: p.svcId, slot: i });
-    if (p.maglev.cluster) this.arena.give(p.maglev.cluster);
-    if (p.maglev.local) this.arena.give(p.maglev.local);
-    dp.lpmClear(p.svcId);
-    dp.maps.services.clear(p.svcId);
-    let flushed = 0;
-    for (const k of p.backendKeys) flushed += this.releaseBackend(k);
+    for (let i = 0; i < p.slotsHigh; i++) w.deleteSlot(p.svcId, i);
+    if (p.mgCluster) this.arena.give(p.mgCluster);
+    if (p.mgLocal) this.arena.give(p.mgLocal);
+    if (p.hasRanges) this.dp.lpmClear(p.svcId);
+    w.clearService(p.svcId);
+    for (const id of p.slotIds) this.releaseBackend(id);
     this.svcIds.give(p.svcId);
     this.services.delete(key);
-    return flushed;
+    return true;
   }
 
   private programMaglev(p: Programmed, which: "cluster" | "local", ids: number[], names: string[]): ArenaRange | null {
-    const rangeKey = which === "cluster" ? "cluster" : "local";
-    const tableKey = which === "cluster" ? "clusterTable" : "localTable";
-    const old = p.maglev[rangeKey];
+    const cluster = which === "cluster";
+    const old = cluster ? p.mgCluster : p.mgLocal;
+    const set = (r: ArenaRange | null, t: Int32Array | null): void => {
+      if (cluster) {
+        p.mgCluster = r;
+        p.mgClusterTable = t;
+      } else {
+        p.mgLocal = r;
+        p.mgLocalTable = t;
+      }
+    };
     if (ids.length === 0) {
       if (old) this.arena.give(old);
-      p.maglev[rangeKey] = null;
-      p.maglev[tableKey] = null;
+      set(null, null);
       return null;
     }
     // M is the smallest prime > 100·N, but an existing table that still satisfies M > 100·N
@@ -346,60 +539,69 @@ export class Programmer {
     const m = old && old.size > 100 * ids.length ? old.size : maglevTableSize(ids.length);
     const table = buildMaglevTable(ids.map((_, i) => names[i]!), m);
     let range = old;
-    let prev = p.maglev[tableKey];
+    let prev = cluster ? p.mgClusterTable : p.mgLocalTable;
     if (!range || range.size !== m) {
       if (range) this.arena.give(range);
       range = this.arena.take(m);
       prev = null;
     }
-    const arr = this.dp.maps.maglev;
     for (let s = 0; s < m; s++) {
       const be = ids[table[s]!]!;
       if (prev && prev[s] === be) continue; // only changed slots are written
-      arr.set(range.off + s, { backendId: be });
+      this.w.setMaglev(range.off + s, be);
     }
-    const written = Int32Array.from(table, (i) => ids[i]!);
-    p.maglev[rangeKey] = range;
-    p.maglev[tableKey] = written;
+    set(range, Int32Array.from(table, (i) => ids[i]!));
     return range;
   }
 
-  private acquireBackend(k: string, alreadyHeld: boolean): number {
-    const b = this.backends.get(k);
-    if (b) {
-      if (!alreadyHeld) b.refs++;
-      return b.id;
+  /** One more reference to the backend (address, port × protocol): a new id, with zeroed counters, for a new one. */
+  private acquireBackend(addr: number, pp: number): number {
+    const t = this.backendTable;
+    const id = t.get(addr, pp);
+    if (id !== 0) {
+      t.refs[id]!++;
+      return id;
     }
-    const id = this.backendIds.take();
-    this.backends.set(k, { id, refs: 1 });
-    return id;
+    const nid = this.backendIds.take();
+    t.add(addr, pp, nid);
+    this.w.clearStatsBackend(nid);
+    return nid;
   }
 
-  /** Drops one reference; a backend nobody uses leaves the map and its UDP/SCTP flows go. */
-  private releaseBackend(k: string): number {
-    const b = this.backends.get(k);
-    if (!b) return 0;
-    if (--b.refs > 0) return 0;
-    this.backends.delete(k);
-    // TCP flows are re-selected by the dataplane on their next packet; datagram flows would
-    // otherwise keep a stale entry (kube-proxy's conntrack cleanup of UDP does the same).
-    const flushed = this.dp.flushBackend(b.id, { udp: true, sctp: true });
-    this.dp.maps.backends.clear(b.id);
-    this.dp.maps.statsBackend.clear(b.id);
-    this.backendIds.give(b.id);
-    return flushed;
+  /**
+   * Drops one reference; a backend nobody uses leaves the map. Its entry is cleared at once,
+   * which is all the dataplane needs: a flow whose backend is gone is re-selected on its next
+   * packet (ctBackendValid). UDP/SCTP flows are also removed from conntrack afterwards
+   * (kube-proxy's conntrack cleanup of UDP does the same), by one scan for any number of
+   * departed backends; TCP flows are left to re-selection.
+   */
+  private releaseBackend(id: number): void {
+    const t = this.backendTable;
+    if (t.refs[id]! <= 0 || --t.refs[id]! > 0) return;
+    t.remove(id);
+    this.w.clearBackend(id);
+    this.w.clearStatsBackend(id);
+    this.backendIds.give(id);
+    this.flushLeft = this.w.conntrackSlots; // a full circle from wherever the cleanup stands
   }
 
-  private setAddr(addr: string, f: (s: { vipRefs: number; nodePort: boolean }) => void): void {
-    const s = this.addrState.get(addr) ?? { vipRefs: 0, nodePort: false };
-    f(s);
+  /**
+   * Changes an address's state — service-address references by `vipDelta`, serving NodePorts
+   * when `nodePort` is given — and the addrs map when its flags change.
+   */
+  private setAddr(addr: number, vipDelta: number, nodePort: boolean | undefined): void {
+    const had = this.addrState.get(addr);
+    const before = had ? (had.vipRefs > 0 ? ADDR.Vip : 0) | (had.nodePort ? ADDR.NodePort : 0) : 0;
+    const s = had ?? { vipRefs: 0, nodePort: false };
+    s.vipRefs += vipDelta;
+    if (nodePort !== undefined) s.nodePort = nodePort;
     const flags = (s.vipRefs > 0 ? ADDR.Vip : 0) | (s.nodePort ? ADDR.NodePort : 0);
     if (flags === 0) {
       this.addrState.delete(addr);
-      this.dp.maps.addrs.delete({ addrBe: addr });
+      if (before !== 0) this.w.deleteAddr(addr);
     } else {
-      this.addrState.set(addr, s);
-      this.dp.maps.addrs.update({ addrBe: addr }, { flags });
+      if (flags !== before) this.w.setAddr(addr, flags);
+      if (!had) this.addrState.set(addr, s);
     }
   }
 }
