@@ -3,7 +3,9 @@
 // store, applies the seed's Service examples (examples/seed-services.yaml) and the pods through
 // the API with `tapvip apply` (the endpoint controller turns the pods into EndpointSlices),
 // drives real traffic at every Service type, prints how it was spread over the backends and
-// the dataplane's view, and removes everything — also on Ctrl-C or failure.
+// the dataplane's view, and removes everything — also on Ctrl-C or failure. Pods start with the
+// Service environment variables of their namespace at that moment (tapvip env): the MyApp pods
+// before the Services exist (so without MY_SERVICE_*), the client pod after them.
 
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +13,8 @@ import { tmpdir } from "node:os";
 import { stringify } from "yaml";
 import { cleanupAll, nsExec, nsSpawn, netnsUnavailable, sweepStale } from "../host/netns.js";
 import type { Pod as PodObject, Service } from "../store/types.js";
-import { buildBox, startServer, waitForOutput, NODE_IP, type Pod } from "./topology.js";
+import { parseDotenv } from "../discovery/env.js";
+import { buildBox, podEnv, podExec, processEnv, startIdlePod, startServer, waitForOutput, NODE_IP, type Pod } from "./topology.js";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 const SERVICE_CIDR = "10.0.0.0/16"; // contains the seed's pinned 10.0.171.239
@@ -46,7 +49,6 @@ async function main(): Promise<number> {
   const box = buildBox(["myapp-1", "myapp-2", "myapp-3", "client"]);
   const backends = box.pods.slice(0, 3);
   const client = box.pods[3]!;
-  for (const p of backends) await waitForOutput(startServer(p, [9376, 9377, 80], [9376]), "ready", 10_000);
   for (const p of box.pods) console.log(`   pod ${p.name.padEnd(8)} ${p.ip}`);
 
   console.log(`== starting tapvip run in the node (node IP ${NODE_IP}, service CIDR ${SERVICE_CIDR}, LB pool ${LB_POOL})`);
@@ -59,9 +61,20 @@ async function main(): Promise<number> {
   await waitForOutput(agent, "serving on TAP", 30_000);
   console.log(agentLog.trim().split("\n").map((l) => `   ${l}`).join("\n"));
   const tapvip = (...args: string[]) => nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), ...args, "--server", API]);
+  // What the kubelet puts in a pod's environment when the pod starts: the Service variables of
+  // its namespace at that moment (tapvip env), fixed for the pod's life.
+  const serviceVarsNow = () => parseDotenv(tapvip("env", "-n", "default"));
 
-  // The environment a pod started now would get: only the `kubernetes` Service exists yet.
-  const envBefore = tapvip("env", "-n", "default").trim().split("\n");
+  // The MyApp pods start now, before the Services exist: only `kubernetes` is in their environment.
+  const early = serviceVarsNow();
+  const servers = new Map<string, number>();
+  for (const p of backends) {
+    p.env = podEnv(p, early);
+    const child = startServer(p, [9376, 9377, 80], [9376]);
+    await waitForOutput(child, "ready", 10_000);
+    servers.set(p.name, child.pid!);
+  }
+  console.log(`   MyApp pods started with ${early.length} Service variables (${[...new Set(early.map(([k]) => k.split("_")[0]))].join(", ")}): the seed's Services do not exist yet`);
 
   console.log("\n== tapvip apply -f examples/seed-services.yaml, and the three MyApp pods");
   console.log(tapvip("apply", "-f", join(ROOT, "examples/seed-services.yaml")).trim().split("\n").map((l) => `   ${l}`).join("\n"));
@@ -76,6 +89,8 @@ async function main(): Promise<number> {
   // The endpoint controller and the agent work asynchronously: wait until the first Service answers.
   const first = `http://${svc("my-service").spec!.clusterIP}/`;
   for (let i = 0; i < 100 && curl(client.ns, first).startsWith("error"); i++) await new Promise((r) => setTimeout(r, 100));
+  // The client pod starts now, after the Services: its environment has them.
+  const clientMain = startIdlePod(client, serviceVarsNow());
 
   const runs: Array<{ what: string; ns: string; url: string }> = [
     { what: `ClusterIP my-service ${svc("my-service").spec!.clusterIP}:80 (from the client pod)`, ns: client.ns, url: `http://${svc("my-service").spec!.clusterIP}/` },
@@ -100,16 +115,26 @@ async function main(): Promise<number> {
   }
   console.log(`   not proxied: prod/my-service (ExternalName → ${svc("my-service", "prod").spec!.externalName})`);
 
-  // Discovery by environment variables (tapvip env): a pod started after the Services gets
-  // MY_SERVICE_SERVICE_HOST and friends; one started before them only has KUBERNETES_*.
-  const envAfter = tapvip("env", "-n", "default").trim().split("\n");
-  console.log(`\n== tapvip env -n default: ${envBefore.length} variables for a pod started before the Services, ${envAfter.length} after`);
-  for (const l of envAfter.filter((x) => /^MY_SERVICE_(SERVICE_|PORT)/.test(x))) console.log(`   ${l}`);
-  const vars = Object.fromEntries(envAfter.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  const viaEnv = nsExec(client.ns, ["env", `MY_SERVICE_SERVICE_HOST=${vars.MY_SERVICE_SERVICE_HOST}`, `MY_SERVICE_SERVICE_PORT=${vars.MY_SERVICE_SERVICE_PORT}`,
-    "sh", "-c", 'curl -sS --max-time 3 "http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/"']).trim();
-  console.log(`   curl http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/ from the client pod → ${viaEnv}`);
-  if (!viaEnv.startsWith("myapp-")) failures++;
+  // Discovery by environment variables: what each pod's process was started with
+  // (/proc/PID/environ), and a request through the variables from inside the client pod.
+  const backendEnv = processEnv(servers.get("myapp-1")!);
+  const clientEnv = processEnv(clientMain.pid!);
+  const svcVars = (e: Record<string, string>) => Object.keys(e).filter((k) => /_SERVICE_HOST$|_SERVICE_PORT|_PORT(_|$)/.test(k));
+  console.log("\n== discovery by environment variables (tapvip env): a pod's variables are fixed when it starts");
+  console.log(`   myapp-1, started before the Services: ${svcVars(backendEnv).length} Service variables (/proc/${servers.get("myapp-1")}/environ), MY_SERVICE_SERVICE_HOST ${backendEnv.MY_SERVICE_SERVICE_HOST ?? "absent"}`);
+  console.log(`   client, started after them: ${svcVars(clientEnv).length} Service variables (/proc/${clientMain.pid}/environ), among them`);
+  for (const k of svcVars(clientEnv).filter((x) => /^MY_SERVICE_(SERVICE_|PORT$)/.test(x))) console.log(`      ${k}=${clientEnv[k]}`);
+  const inBackend = podExec(backends[0]!, ["sh", "-c", 'echo "${MY_SERVICE_SERVICE_HOST:-unset}"']).trim();
+  console.log(`   in myapp-1: echo \${MY_SERVICE_SERVICE_HOST:-unset} → ${inBackend}`);
+  let viaEnv: string;
+  try {
+    viaEnv = podExec(client, ["sh", "-c", 'curl -sS --max-time 3 "http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/"']).trim();
+  } catch (e) {
+    viaEnv = `error: ${(e as Error).message.split("\n")[0]}`;
+  }
+  console.log(`   in client: curl http://$MY_SERVICE_SERVICE_HOST:$MY_SERVICE_SERVICE_PORT/ → ${viaEnv}`);
+  if (backendEnv.ME !== "myapp-1" || backendEnv.MY_SERVICE_SERVICE_HOST !== undefined || inBackend !== "unset") failures++;
+  if (clientEnv.MY_SERVICE_SERVICE_HOST !== svc("my-service").spec!.clusterIP || !viaEnv.startsWith("myapp-")) failures++;
 
   console.log("\n== the dataplane's view: tapvip lb list (admin endpoint of the agent)");
   console.log(nsExec(box.node, ["node", join(ROOT, "bin/tapvip.js"), "lb", "list"]).trim().split("\n").map((l) => `   ${l}`).join("\n"));

@@ -12,7 +12,8 @@
 import { createNetns, vethPair, nsIp, nsSpawn, nsExec } from "../host/netns.js";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import type { EnvPair } from "../discovery/env.js";
 
 export const NODE_IP = "198.51.100.1";
 export const EXTERNAL_IP = "198.51.100.2";
@@ -24,6 +25,48 @@ export interface Pod {
   name: string;
   /** Address the workload binds (default 0.0.0.0); set when pods share a namespace. */
   bind?: string;
+  /**
+   * The environment the pod's processes start with, fixed when the pod starts (podEnv): as with
+   * the kubelet, a Service created later is not in it. Unset: processes get this process's
+   * environment (the end-to-end tests' pods, which do not model it).
+   */
+  env?: Record<string, string>;
+}
+
+/**
+ * A pod's environment: the node's PATH (the workloads are the node's own binaries), HOSTNAME =
+ * the pod's name, and the Service variables of its namespace as they are when it starts (`tapvip
+ * env -n NS`, kubelet's envvars.FromServices). Nothing else of the caller's environment leaks in.
+ */
+export function podEnv(pod: Pod, serviceVars: readonly EnvPair[]): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", HOSTNAME: pod.name };
+  for (const [k, v] of serviceVars) env[k] = v;
+  return env;
+}
+
+/** Starts a pod whose only process idles (a client pod); its environment is podEnv's, now. */
+export function startIdlePod(pod: Pod, serviceVars: readonly EnvPair[]): ChildProcess {
+  pod.env = podEnv(pod, serviceVars);
+  return nsSpawn(pod.ns, ["sleep", "infinity"], { env: pod.env });
+}
+
+/**
+ * Runs a command inside a started pod with the pod's environment and nothing else (what
+ * `kubectl exec` gives: the container's environment, not the caller's); stdout.
+ */
+export function podExec(pod: Pod, cmd: string[]): string {
+  if (!pod.env) throw new Error(`pod ${pod.name} has not been started: it has no environment`);
+  return nsExec(pod.ns, ["env", "-i", ...Object.entries(pod.env).map(([k, v]) => `${k}=${v}`), ...cmd]);
+}
+
+/** The environment a running process was started with (/proc/PID/environ). */
+export function processEnv(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")) {
+    const i = kv.indexOf("=");
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
 }
 
 export interface Box {
@@ -119,9 +162,10 @@ for (const p of udpPorts) {
 setTimeout(() => console.log("ready"), 100);
 `;
 
+/** Starts a pod's workload (SERVER_JS) with the pod's environment (Pod.env) plus its own settings. */
 export function startServer(pod: Pod, httpPorts: number[], udpPorts: number[]): ChildProcess {
   return nsSpawn(pod.ns, ["node", "-e", SERVER_JS], {
-    env: { ...process.env, ME: pod.name, HTTP_PORTS: httpPorts.join(","), UDP_PORTS: udpPorts.join(","), BIND: pod.bind ?? "" },
+    env: { ...(pod.env ?? process.env), ME: pod.name, HTTP_PORTS: httpPorts.join(","), UDP_PORTS: udpPorts.join(","), BIND: pod.bind ?? "" },
   });
 }
 

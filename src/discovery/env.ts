@@ -73,6 +73,18 @@ export function formatDotenv(pairs: readonly EnvPair[]): string {
   return pairs.map(([k, v]) => `${k}=${v}\n`).join("");
 }
 
+/** The inverse of formatDotenv (`tapvip env` output → pairs); blank lines are skipped. */
+export function parseDotenv(text: string): EnvPair[] {
+  const out: EnvPair[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const i = line.indexOf("=");
+    if (i <= 0) throw new Error(`not a KEY=VALUE line: ${JSON.stringify(line)}`);
+    out.push([line.slice(0, i), line.slice(i + 1)]);
+  }
+  return out;
+}
+
 export function formatJson(pairs: readonly EnvPair[]): string {
   return `${JSON.stringify(Object.fromEntries(pairs), null, 2)}\n`;
 }
