@@ -36,7 +36,7 @@ export const DEFAULT_ZONE = "cluster.local";
 export const DEFAULT_TTL = 5;
 /** The UDP payload size tapvip advertises in its own OPT record. */
 export const SERVER_UDP_SIZE = 1232;
-export const DEFAULT_ANSWER_CACHE = 100_000;
+export const DEFAULT_ANSWER_CACHE = 65_536;
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -59,7 +59,7 @@ export interface DnsServerOptions {
   upstreams?: Upstream[];
   /** Per-upstream timeout (default 2000 ms). */
   upstreamTimeoutMs?: number;
-  /** Encoded answers kept for repeated questions (default 100000; 0 turns the cache off). */
+  /** Encoded answers kept for repeated questions, about 0.5–1 KB each (default 65536; 0: no cache). */
   answerCache?: number;
 }
 
@@ -470,7 +470,7 @@ export class DnsServer {
   /** Encoded local answers by question (see parseSimpleQuery), oldest first. */
   private readonly cache = new Map<string, CachedAnswer>();
   /** Lower-cased name → keys of the cached answers that depend on it. */
-  private readonly cacheByName = new Map<string, Set<string>>();
+  private readonly cacheByName = new Map<string, string[]>();
   private readonly queryCells = new Map<string, { n: number }>();
   private readonly responseCells = new Map<string, { n: number }>();
   private readonly counters: DnsCounters = { queries: {}, responses: {}, udp: 0, tcp: 0, truncated: 0, forwarded: 0, malformed: 0, dropped: 0 };
@@ -688,13 +688,20 @@ export class DnsServer {
     const name = question.name.replace(/\.$/, "").toLowerCase();
     const deps = [name];
     for (const a of local.answers) if (a.type === "SRV" && !deps.includes(a.data.target)) deps.push(a.data.target);
-    const e: CachedAnswer = { ...parts, queries: this.cell(this.queryCells, String(question.type)), responses: this.cell(this.responseCells, local.rcode), deps };
+    // Copies in Node's shared buffer pool: dns-packet's buffers each hold their own ArrayBuffer.
+    const e: CachedAnswer = {
+      full: pooled(parts.full),
+      truncated: parts.truncated && pooled(parts.truncated),
+      queries: this.cell(this.queryCells, String(question.type)),
+      responses: this.cell(this.responseCells, local.rcode),
+      deps,
+    };
     if (this.cache.size >= this.cacheMax) this.evict(this.cache.keys().next().value!);
     this.cache.set(key, e);
     for (const d of deps) {
-      let keys = this.cacheByName.get(d);
-      if (!keys) this.cacheByName.set(d, (keys = new Set()));
-      keys.add(key);
+      const keys = this.cacheByName.get(d);
+      if (!keys) this.cacheByName.set(d, [key]);
+      else keys.push(key);
     }
     return e;
   }
@@ -705,8 +712,10 @@ export class DnsServer {
     this.cache.delete(key);
     for (const d of e.deps) {
       const keys = this.cacheByName.get(d);
-      keys?.delete(key);
-      if (keys?.size === 0) this.cacheByName.delete(d);
+      if (!keys) continue;
+      const i = keys.indexOf(key);
+      if (i >= 0) keys.splice(i, 1);
+      if (keys.length === 0) this.cacheByName.delete(d);
     }
   }
 
@@ -957,6 +966,12 @@ export interface LocalAnswer {
   authorities: Answer[];
   additionals: Answer[];
   aa: boolean;
+}
+
+function pooled(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(b.length);
+  b.copy(out);
+  return out;
 }
 
 /** dgram's lookup for addresses that are IP literals already. */
