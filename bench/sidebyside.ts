@@ -16,13 +16,13 @@
 // Every namespace (tvsb-<pid>-*) and process it starts is removed at the end, also on failure
 // and Ctrl-C. See bench/sidebyside/*.ts for each part.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { cpuJiffies, machine, progress } from "./node-sys.js";
 import { benchDir, writeSection } from "./results-file.js";
-import { cleanup, createNs, deleteNs, hasCommand, netnsUnavailable, sweepStale } from "./sidebyside/netns.js";
+import { cleanup, createNs, deleteNs, hasCommand, netnsUnavailable, run, sweepStale } from "./sidebyside/netns.js";
 import { buildTopology, destroyTopology, startServers, BACKENDS, type Topology } from "./sidebyside/topology.js";
 import { buildModel, probeOf, PROBE_PORTS } from "./sidebyside/model.js";
 import { canConnect, connectTest, cTool, iperfTcp, udpBlast, udpBlaster } from "./sidebyside/traffic.js";
@@ -31,20 +31,21 @@ import { agentSample, logTail, startAgent, stopAgent, storeSync, type Agent } fr
 import { median, quantileOf, renderPlots, renderReport, evaluateTargets } from "./sidebyside/report.js";
 import { ALL_MODES, type Cell, type Mode, type Report, type RunOptions } from "./sidebyside/types.js";
 
-function options(argv: string[]): RunOptions {
+function options(argv: string[]): RunOptions & { fromJson?: string } {
   const { values } = parseArgs({
     args: argv,
     options: {
       services: { type: "string" }, modes: { type: "string" }, quick: { type: "boolean" },
       "tcp-seconds": { type: "string" }, "udp-seconds": { type: "string" }, "conn-seconds": { type: "string" },
       changes: { type: "string" }, "noflush-cap": { type: "string" }, "udp-flows": { type: "string" }, "udp-payload": { type: "string" },
-      "tapvip-args": { type: "string" }, "connect-client": { type: "string" }, "no-write": { type: "boolean" }, help: { type: "boolean", short: "h" },
+      "tapvip-args": { type: "string" }, "from-json": { type: "string" }, "connect-client": { type: "string" }, "no-write": { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log("usage: node dist/bench/sidebyside.js [--services 10,1000,10000] [--modes " + ALL_MODES.join(",") + "] [--quick]\n" +
       "  [--tcp-seconds S] [--udp-seconds S] [--conn-seconds S] [--changes K] [--noflush-cap S] [--udp-flows F] [--udp-payload B] [--connect-client c|node]\n" +
-      "  [--tapvip-args \"...\"  (default $TAPVIP_BENCH_ARGS)] [--no-write]");
+      "  [--tapvip-args \"...\"  (default $TAPVIP_BENCH_ARGS)] [--no-write]\n" +
+      "  [--from-json FILE]  (no measuring: render the report and plots again from a saved run, e.g. bench/sidebyside/last-run.json)");
     process.exit(0);
   }
   const quick = !!values.quick;
@@ -75,6 +76,7 @@ function options(argv: string[]): RunOptions {
     connectNode: cc === "node",
     tapvipArgs,
     write: !values["no-write"],
+    fromJson: values["from-json"],
   };
 }
 
@@ -84,6 +86,29 @@ function tapvipUnavailable(): string | null {
   if (!existsSync(join(root, "native/build/Release/tapvip_tap.node"))) return "the native TAP addon is missing (npm run build:native)";
   if (!existsSync("/dev/net/tun")) return "/dev/net/tun is missing";
   return null;
+}
+
+/** The tapvip build being measured: the commit and how many files differ from it in the code folders. */
+function buildInfo(): string {
+  const root = join(benchDir(), "..");
+  const head = run("git", ["-C", root, "rev-parse", "--short", "HEAD"]);
+  if (head.status !== 0) return "not a git checkout";
+  const dirty = run("git", ["-C", root, "status", "--porcelain", "--", "src", "assembly", "native", "bin"]).stdout.split("\n").filter(Boolean).length;
+  return `commit ${head.stdout.trim()}${dirty ? ` with ${dirty} uncommitted change${dirty > 1 ? "s" : ""} in src/, assembly/, native/, bin/ (the working tree as built)` : ""}`;
+}
+
+/** The saved run (raw results), for --from-json. Non-finite numbers are kept as strings. */
+export const LAST_RUN = join(benchDir(), "sidebyside", "last-run.json");
+const toJson = (r: Report) => JSON.stringify(r, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), 1) + "\n";
+const fromJson = (t: string) => JSON.parse(t, (_k, v: unknown) => (v === "Infinity" || v === "NaN" || v === "-Infinity" ? Number(v) : v)) as Report;
+
+function writeOutputs(report: Report): void {
+  const plotsDir = join(benchDir(), "plots");
+  mkdirSync(plotsDir, { recursive: true });
+  const plots = renderPlots(report);
+  for (const [file, svg] of Object.entries(plots)) writeFileSync(join(plotsDir, file), svg);
+  writeSection("side-by-side", renderReport(report));
+  progress(`wrote the side-by-side section of ${join(benchDir(), "RESULTS.md")} and ${Object.keys(plots).length} plots in ${plotsDir}`);
 }
 
 const fmtMs = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(0)) : "—");
@@ -188,6 +213,10 @@ async function runCell(mode: Mode, n: number, o: RunOptions, dir: string): Promi
 
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
+  if (o.fromJson) {
+    writeOutputs(fromJson(readFileSync(o.fromJson, "utf8")));
+    return;
+  }
   const why = netnsUnavailable() ?? (hasCommand("iperf3") ? null : "iperf3 is not installed (apt package iperf3)");
   if (why) throw new Error(`side-by-side benchmark: ${why}`);
   const m = machine();
@@ -230,18 +259,17 @@ async function main(): Promise<void> {
   const j1 = cpuJiffies();
   const report: Report = {
     machine: m, loadEnd: loadavg(), busyShare: (j1.busy - j0.busy) / Math.max(1, j1.total - j0.total),
-    wallSeconds: (performance.now() - t0) / 1000, command, options: { ...o, modes }, tools, skipped, cells,
+    wallSeconds: (performance.now() - t0) / 1000, command, options: { ...o, modes }, tools, build: buildInfo(), skipped, cells,
   };
+  delete (report.options as { fromJson?: string }).fromJson;
   for (const t of evaluateTargets(report)) progress(`target: ${t.target} — ${t.measured} — ${t.verdict}`);
   if (!o.write) {
     progress(`--no-write: nothing written (${report.wallSeconds.toFixed(0)} s)`);
     return;
   }
-  const plotsDir = join(benchDir(), "plots");
-  mkdirSync(plotsDir, { recursive: true });
-  for (const [file, svg] of Object.entries(renderPlots(report))) writeFileSync(join(plotsDir, file), svg);
-  writeSection("side-by-side", renderReport(report));
-  progress(`wrote the side-by-side section of ${join(benchDir(), "RESULTS.md")} and ${Object.keys(renderPlots(report)).length} plots in ${plotsDir} (${report.wallSeconds.toFixed(0)} s)`);
+  writeFileSync(LAST_RUN, toJson(report));
+  writeOutputs(report);
+  progress(`raw results in ${LAST_RUN} (${report.wallSeconds.toFixed(0)} s)`);
 }
 
 main().then(

@@ -328,19 +328,20 @@ export function renderReport(r: Report): string {
   md.push(`- ${Object.entries(r.tools).map(([k, v]) => `${k}: \`${v}\``).join("; ")}`);
   md.push(`- \`iptables\` here is the ${/nf_tables/.test(r.tools.iptables ?? "") ? "nf_tables backend (iptables-nft)" : /legacy/.test(r.tools.iptables ?? "") ? "legacy backend (iptables-legacy)" : "—"}; both backends were measured as separate modes when installed.`);
   md.push(`- Load average at start ${load(m.loadStart)}, at end ${load(r.loadEnd)}; all CPUs ${(r.busyShare * 100).toFixed(0)} % busy over the ${r.wallSeconds.toFixed(0)} s run (everything on the machine, this benchmark included).`);
+  if (r.build) md.push(`- tapvip: ${r.build}`);
+  md.push(`- IPVS mode: not measured — this kernel has no IPVS (\`/proc/net/ip_vs\` is absent and modules cannot be loaded).`);
+  if (r.skipped.length) md.push(`- Modes not run: ${r.skipped.map((s) => `${s.mode} (${s.why})`).join("; ")}`);
   if (m.loadStart[0]! > 0.5 || r.loadEnd[0]! > 1.5) {
     md.push("");
     md.push(`> Other work was running on this ${m.cores}-core machine during the run: absolute numbers are lower and noisier than on an idle machine; the ratios between modes, measured one after another in the same run, are the steadier figures.`);
   }
-  md.push(`- IPVS mode: not measured — this kernel has no IPVS (\`/proc/net/ip_vs\` is absent and modules cannot be loaded).`);
-  if (r.skipped.length) md.push(`- Modes not run: ${r.skipped.map((s) => `${s.mode} (${s.why})`).join("; ")}`);
   md.push("");
   md.push(`### Setup`);
   md.push("");
   md.push(`One topology, built afresh for every mode and number of Services (so no mode inherits another's netfilter hooks or conntrack): client namespace → node namespace (forwarding; the mode's translation) → backend namespace with two backend addresses (10.244.2.10, .11) serving iperf3, a UDP sink that never reads and a TCP accept-and-close server. For each N, N Services are installed: N−1 fillers (one TCP port, two endpoints each, every tenth with ClientIP affinity) and, last, the probed Service (three ports, both backends). All traffic goes to the probed (last-installed) Service's ClusterIP.`);
   md.push("");
   md.push(`- **none**: straight to a backend address, no translation (the floor).`);
-  md.push(`- **iptables-legacy / iptables-nft**: kube-proxy's iptables-mode structure (KUBE-SERVICES → KUBE-SVC-… with \`statistic --mode random\` → KUBE-SEP-… DNAT, \`recent\` for affinity, KUBE-MARK-MASQ / KUBE-POSTROUTING, KUBE-FORWARD), loaded with \`iptables-restore --noflush\`; an endpoint change is kube-proxy's partial sync (top-level chains in full, the changed Service's chains, the departed endpoint's chain deleted).`);
+  md.push(`- **iptables-legacy / iptables-nft**: kube-proxy's iptables-mode structure (KUBE-SERVICES → KUBE-SVC-… with \`statistic --mode random\` → KUBE-SEP-… DNAT, \`recent\` for affinity, KUBE-MARK-MASQ / KUBE-POSTROUTING, KUBE-FORWARD), loaded with \`iptables-restore\` replacing the tables and, in a separate namespace, with \`--noflush\` as kube-proxy calls it (stopped after ${o.noflushCap} s); an endpoint change is kube-proxy's partial sync (top-level chains in full, the changed Service's chains, the departed endpoint's chain deleted).`);
   md.push(`- **nftables**: kube-proxy's nftables-mode structure (table \`ip kube-proxy\`: \`ip daddr . meta l4proto . th dport vmap @service-ips\` → service chains with \`numgen random mod N vmap\` → endpoint chains with \`dnat\`, affinity sets), loaded with \`nft -f\`; an endpoint change is one transaction.`);
   md.push(`- **tapvip**: \`tapvip run\` on a TAP in the node namespace with the same Services from \`--manifests\` (defaults${o.tapvipArgs.length ? `, plus \`${o.tapvipArgs.join(" ")}\`` : ""}); programming and endpoint changes are also measured in this process from the embedded SQLite store (commit with fsync) through the agent's proxier into the WASM maps.`);
   md.push("");

@@ -74,6 +74,8 @@ export interface Report {
   command: string;
   options: RunOptions;
   tools: Record<string, string>;
+  /** The tapvip build measured: commit and uncommitted changes. */
+  build?: string;
   /** Modes asked for but not run, with the reason. */
   skipped: Array<{ mode: Mode; why: string }>;
   cells: Cell[];

@@ -89,7 +89,7 @@ describe("iptables-restore loads the rule sets", () => {
   }
   for (const v of iptVariants) {
     it(`${v}: full set checks and loads, one endpoint change applies as a partial sync`, () => {
-      const ns = createNs("t" + v.slice(-3).replace(/[^a-z]/g, ""));
+      const ns = createNs(v === "iptables-legacy" ? "tipl" : v === "iptables-nft" ? "tipn" : "tipt");
       try {
         const m = buildModel(50, BACKENDS);
         const full = ipt.fullRestore(m);
