@@ -27,9 +27,15 @@ export interface ProxierOptions {
   onQueued?: () => void;
   /** A service's ports were (re)programmed from `service` (undefined: it is gone). */
   onServiceApplied?: (name: string, service: Service | undefined, models: ServicePortModel[]) => void;
-  /** The cleanup of flows whose backend left finished a pass over conntrack: flows removed, ms of work. */
-  onFlushed?: (flows: number, ms: number) => void;
+  /**
+   * The cleanup of flows whose backend left finished a pass over conntrack: flows removed, ms
+   * of work (the sum of its steps) and the steps (event-loop turns) it took.
+   */
+  onFlushed?: (flows: number, ms: number, steps: number) => void;
 }
+
+const NO_MODELS: ServicePortModel[] = [];
+const SOURCED = { sourced: true };
 
 export class Proxier {
   readonly tracker = new ChangeTracker();
@@ -43,6 +49,7 @@ export class Proxier {
   private flushing: NodeJS.Immediate | null = null;
   private flushRemoved = 0;
   private flushMs = 0;
+  private flushSteps = 0;
   private lastSync = -Infinity;
   private readonly minInterval: number;
   private readonly flushBudget: number;
@@ -113,20 +120,25 @@ export class Proxier {
     if (!this.informers.every((i) => i.hasSynced)) return false; // wait for the first full lists
     const full = this.needFull;
     const t0 = performance.now();
-    const changes = full ? this.tracker.all() : this.tracker.take();
+    const changes = full ? this.tracker.current() : this.tracker.take();
     let ok = true;
-    if (full) {
-      // Services that vanished while we were not looking.
-      for (const name of this.applied.keys()) if (!changes.has(name)) changes.set(name, { slices: new Map() });
-    }
-    for (const [name, st] of changes) {
+    const apply = (st: ServiceState, name: string): void => {
       try {
         this.applyService(name, st);
       } catch (e) {
         ok = false;
         this.log(`sync of service ${name} failed: ${(e as Error).message}`);
       }
+    };
+    if (full) {
+      // Services that vanished while we were not looking.
+      const gone: string[] = [];
+      this.applied.forEach((_, name) => {
+        if (!changes.has(name)) gone.push(name);
+      });
+      for (const name of gone) apply({ slices: new Map() }, name);
     }
+    changes.forEach(apply);
     const ms = performance.now() - t0;
     this.lastSync = performance.now();
     this.needFull = !ok;
@@ -154,13 +166,15 @@ export class Proxier {
       const t0 = performance.now();
       this.flushRemoved += this.prog.flushStale(this.flushBudget);
       this.flushMs += performance.now() - t0;
+      this.flushSteps++;
       if (this.prog.flushPending) {
         this.flushing = setImmediate(step);
         return;
       }
-      this.opts.onFlushed?.(this.flushRemoved, this.flushMs);
+      this.opts.onFlushed?.(this.flushRemoved, this.flushMs, this.flushSteps);
       this.flushRemoved = 0;
       this.flushMs = 0;
+      this.flushSteps = 0;
     };
     this.flushing = setImmediate(step);
   }
@@ -174,10 +188,14 @@ export class Proxier {
     const prev = this.applied.get(name);
     // Applied from exactly this state already (a full sync after a failure, a relist).
     if (prev && st.gen !== undefined && prev.gen === st.gen) return;
-    const models: ServicePortModel[] = st.service
-      ? serviceModels(st.service as unknown as Service, [...st.slices.values()] as unknown as EndpointSlice[], st.endpoints as unknown as Endpoints | undefined, { sourced: true })
-      : [];
-    const keys = models.map((m) => m.key);
+    let models: ServicePortModel[] = NO_MODELS;
+    if (st.service) {
+      const slices: EndpointSlice[] = new Array<EndpointSlice>(st.slices.size);
+      let i = 0;
+      for (const o of st.slices.values()) slices[i++] = o as unknown as EndpointSlice;
+      models = serviceModels(st.service as unknown as Service, slices, st.endpoints as unknown as Endpoints | undefined, SOURCED);
+    }
+    const keys = models.length === 1 ? [models[0]!.key] : models.map((m) => m.key);
     // Until this succeeds, the service holds the ports of both states and is applied from none.
     if (prev) {
       for (const k of keys) if (!prev.ports.includes(k)) prev.ports = [...prev.ports, k];

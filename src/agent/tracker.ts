@@ -132,4 +132,13 @@ export class ChangeTracker {
     this.pending.clear();
     return new Map(this.state);
   }
+
+  /**
+   * Every service's current state, live (not a copy: read it before the next event), for a
+   * full sync; the pending changes are taken with it.
+   */
+  current(): ReadonlyMap<string, ServiceState> {
+    this.pending.clear();
+    return this.state;
+  }
 }

@@ -131,6 +131,18 @@ export class MapWriter {
     dv.setUint32(p + BE.conns, conns, true);
   }
 
+  /**
+   * Flows of backend `id` that a stale-flow cleanup would have to remove: its activeConns when
+   * it is a UDP or SCTP backend (the dataplane counts every flow it makes there until the flow
+   * is removed), 0 for TCP ones (the cleanup leaves TCP flows to re-selection).
+   */
+  datagramFlows(id: number): number {
+    const dv = this.dv;
+    const p = this.elem(this.backends, id);
+    const proto = dv.getUint8(p + BE.proto);
+    return proto === 17 || proto === 132 ? dv.getUint32(p + BE.conns, true) : 0;
+  }
+
   clearBackend(id: number): void {
     zero(this.dv, this.elem(this.backends, id), BE.size);
   }

@@ -248,12 +248,16 @@ export function serviceModels(svc: Service, slices: readonly EndpointSlice[] | u
   if (notProxiedReason(svc)) return [];
   const spec = svc.spec ?? {};
   const id = nsName(svc);
-  const algorithm = parseAlgorithm(svc.metadata.annotations?.[ALGORITHM_ANNOTATION], `Service "${id}"`);
+  const annotation = svc.metadata.annotations?.[ALGORITHM_ANNOTATION];
+  const algorithm = annotation === undefined ? undefined : parseAlgorithm(annotation, `Service "${id}"`);
   const ips = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : NONE);
-  const clusterIPs = ips.every((ip) => ip && ip !== "None") ? ips : ips.filter((ip) => ip && ip !== "None");
+  let clean = true;
+  for (let i = 0; i < ips.length; i++) if (!ips[i] || ips[i] === "None") clean = false;
+  const clusterIPs = clean ? ips : ips.filter((ip) => ip && ip !== "None");
   const lbIPs = spec.type === "LoadBalancer" ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((x): x is string => !!x) : NONE;
   const out: ServicePortModel[] = [];
-  for (const port of spec.ports ?? []) {
+  const ports = spec.ports ?? [];
+  for (const port of ports) {
     const protocol = (port.protocol ?? "TCP") as Protocol;
     const portName = port.name ?? "";
     const key = `${id}:${portName || port.port}/${protocol}`;
@@ -265,7 +269,9 @@ export function serviceModels(svc: Service, slices: readonly EndpointSlice[] | u
     const ranges = spec.type === "LoadBalancer" ? spec.loadBalancerSourceRanges ?? NONE : NONE;
     const source: EndpointSource = { slices, endpoints: ep, portName, protocol };
     if (o.sourced) {
-      out.push(new SourcedPortModel(key, protocol, port.port, clusterIPs, nodePort, externalIPs, lbIPs, affinity, extLocal, intLocal, ranges, algorithm, source));
+      const m = new SourcedPortModel(key, protocol, port.port, clusterIPs, nodePort, externalIPs, lbIPs, affinity, extLocal, intLocal, ranges, algorithm, source);
+      if (ports.length === 1) return [m];
+      out.push(m);
       continue;
     }
     out.push({

@@ -206,11 +206,14 @@ export class Programmer {
   private readonly arena: Arena;
   private readonly w: MapWriter;
   private readonly cols = new EndpointColumns();
-  private readonly feWant: FrontendState[] = [];
+  /** Frontends wanted by the port being programmed (reused). */
+  private readonly fw = { n: 0, addr: [] as number[], port: [] as number[], kind: [] as number[], vip: [] as boolean[] };
   private nodeAddrs: string[] = [];
   /** Stale-flow cleanup: slots left to examine (a full circle from the cursor after each departure), and where. */
   private flushLeft = 0;
   private flushCursor = 0;
+  /** Backend ids of departed backends whose flows the cleanup has yet to remove. */
+  private readonly flushHeld: number[] = [];
 
   constructor(private readonly dp: Dataplane, private readonly opts: ProgrammerOptions) {
     this.svcIds = new IdPool("service", dp.maps.services.maxEntries);
@@ -314,6 +317,7 @@ export class Programmer {
       todo -= n;
       this.flushLeft -= n;
     }
+    if (this.flushLeft === 0) this.flushDone();
     return removed;
   }
 
@@ -329,6 +333,7 @@ export class Programmer {
     }
     this.flushLeft = 0;
     this.flushCursor = 0;
+    this.flushDone();
     return total;
   }
 
@@ -422,58 +427,69 @@ export class Programmer {
     p.dirty = false;
   }
 
+  /** Adds a wanted frontend (a later one for the same address and port replaces the earlier). */
+  private want(ip: string, port: number, kind: number, vip: boolean): void {
+    const a = ipv4ToU32OrNeg(ip);
+    if (a < 0) return;
+    const w = this.fw;
+    for (let i = 0; i < w.n; i++) {
+      if (w.addr[i] === a && w.port[i] === port) {
+        w.kind[i] = kind;
+        w.vip[i] = vip;
+        return;
+      }
+    }
+    w.addr[w.n] = a;
+    w.port[w.n] = port;
+    w.kind[w.n] = kind;
+    w.vip[w.n] = vip;
+    w.n++;
+  }
+
   private programFrontends(p: Programmed, m: ServicePortModel, proto: number): void {
     const w = this.w;
-    // What is wanted, in order; a later entry for the same address and port replaces an
-    // earlier one (an external IP that is also the cluster IP is served as external).
-    const want = this.feWant;
-    want.length = 0;
-    const add = (ip: string, port: number, kind: number, vip: boolean): void => {
-      const a = ipv4ToU32OrNeg(ip);
-      if (a < 0) return;
-      for (const x of want) {
-        if (x.addr === a && x.port === port) {
-          x.kind = kind;
-          x.vip = vip;
-          return;
-        }
-      }
-      want.push({ addr: a, port, kind, revNatId: 0, vip });
-    };
-    for (let i = 0; i < m.clusterIPs.length; i++) add(m.clusterIPs[i]!, m.port, FE.ClusterIP, true);
-    for (let i = 0; i < m.externalIPs.length; i++) add(m.externalIPs[i]!, m.port, FE.ExternalIP, false);
-    for (let i = 0; i < m.loadBalancerIPs.length; i++) add(m.loadBalancerIPs[i]!, m.port, FE.LoadBalancer, false);
-    if (m.nodePort) add("0.0.0.0", m.nodePort, FE.NodePort, false);
+    // What is wanted, in order (an external IP that is also the cluster IP is served as external).
+    const fw = this.fw;
+    fw.n = 0;
+    for (let i = 0; i < m.clusterIPs.length; i++) this.want(m.clusterIPs[i]!, m.port, FE.ClusterIP, true);
+    for (let i = 0; i < m.externalIPs.length; i++) this.want(m.externalIPs[i]!, m.port, FE.ExternalIP, false);
+    for (let i = 0; i < m.loadBalancerIPs.length; i++) this.want(m.loadBalancerIPs[i]!, m.port, FE.LoadBalancer, false);
+    if (m.nodePort) this.want("0.0.0.0", m.nodePort, FE.NodePort, false);
     const have = p.frontends;
     for (let i = have.length - 1; i >= 0; i--) {
       const fe = have[i]!;
-      if (want.some((x) => x.addr === fe.addr && x.port === fe.port)) continue;
+      let wanted = false;
+      for (let j = 0; j < fw.n && !wanted; j++) wanted = fw.addr[j] === fe.addr && fw.port[j] === fe.port;
+      if (wanted) continue;
       w.deleteFrontend(fe.addr, fe.port, proto);
       w.clearRevNat(fe.revNatId);
       this.revNatIds.give(fe.revNatId);
       if (fe.vip) this.setAddr(fe.addr, -1, undefined);
       have.splice(i, 1);
     }
-    for (const fe of want) {
+    for (let j = 0; j < fw.n; j++) {
+      const addr = fw.addr[j]!;
+      const port = fw.port[j]!;
       let cur: FrontendState | undefined;
-      for (const x of have) {
-        if (x.addr === fe.addr && x.port === fe.port) {
-          cur = x;
+      for (let i = 0; i < have.length; i++) {
+        if (have[i]!.addr === addr && have[i]!.port === port) {
+          cur = have[i];
           break;
         }
       }
       if (!cur) {
-        cur = { addr: fe.addr, port: fe.port, kind: 0, revNatId: this.revNatIds.take(), vip: false };
-        have.push(cur);
-        w.setRevNat(cur.revNatId, fe.addr, fe.port);
+        cur = { addr, port, kind: 0, revNatId: this.revNatIds.take(), vip: false };
+        if (have.length === 0 && fw.n === 1) p.frontends = [cur]; // the common case, without a grown array
+        else have.push(cur);
+        w.setRevNat(cur.revNatId, addr, port);
       }
-      if (cur.vip !== fe.vip) {
-        cur.vip = fe.vip;
-        this.setAddr(fe.addr, fe.vip ? 1 : -1, undefined);
+      if (cur.vip !== fw.vip[j]) {
+        cur.vip = fw.vip[j]!;
+        this.setAddr(addr, cur.vip ? 1 : -1, undefined);
       }
-      if (cur.kind !== fe.kind) {
-        w.setFrontend(fe.addr, fe.port, proto, p.svcId, cur.revNatId, fe.kind);
-        cur.kind = fe.kind;
+      if (cur.kind !== fw.kind[j]) {
+        w.setFrontend(addr, port, proto, p.svcId, cur.revNatId, fw.kind[j]!);
+        cur.kind = fw.kind[j]!;
       }
     }
   }
@@ -579,10 +595,24 @@ export class Programmer {
     const t = this.backendTable;
     if (t.refs[id]! <= 0 || --t.refs[id]! > 0) return;
     t.remove(id);
+    // Every flow the dataplane makes is counted in its backend's activeConns until removed (TCP
+    // ones stop counting when they close): a UDP/SCTP backend at zero has no flow to remove.
+    const flows = this.w.datagramFlows(id);
     this.w.clearBackend(id);
     this.w.clearStatsBackend(id);
-    this.backendIds.give(id);
+    if (flows === 0) {
+      this.backendIds.give(id);
+      return;
+    }
+    // The id waits for the cleanup: reused before it, the old flows' removal would uncount the new owner's.
+    this.flushHeld.push(id);
     this.flushLeft = this.w.conntrackSlots; // a full circle from wherever the cleanup stands
+  }
+
+  /** The cleanup finished a full circle: the ids it held are free again. */
+  private flushDone(): void {
+    for (const id of this.flushHeld) this.backendIds.give(id);
+    this.flushHeld.length = 0;
   }
 
   /**
