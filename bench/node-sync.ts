@@ -1,22 +1,31 @@
 // Steps 2 and 3 of bench/node.ts, in process (no namespaces): the agent's own control path —
 // an ObjectSource, the Proxier (informers → change tracker → bounded-frequency sync), the
-// Programmer and a Dataplane — timed against what the maps hold.
+// Programmer and a Dataplane — timed against what the maps hold (issue #6's two control-plane
+// numbers).
 //
-// Step 2, endpoint change → map update: the embedded store (Registry over SQLite, fsync on
-// every commit as `tapvip run` opens it) is the source. Each change replaces one endpoint
-// address of a 10-endpoint EndpointSlice with a fresh one; the clock starts when
-// registry.update() returns (the commit is in) and stops when svc_slots holds a backend with
-// the new address, polled on every event-loop turn (setImmediate). Changes are spaced past the
-// proxier's minimum sync interval (50 ms, the agent's default), so each one meets an idle
-// runner: the latency is watch delivery + the runner's timer + the partial sync.
+// Step 2, one endpoint change visible in the dataplane after the store commits it: the
+// embedded store (Registry over SQLite, fsync on every commit as `tapvip run` opens it) is the
+// source. Each change replaces one endpoint address of a 10-endpoint EndpointSlice with a
+// fresh one; the clock starts when registry.update() returns (the commit is in) and stops
+// when svc_slots holds a backend with the new address — what the next packet's backend
+// selection reads — polled on every event-loop turn (setImmediate). Changes are spaced past
+// the proxier's minimum sync interval (50 ms, the agent's default), so each one meets an idle
+// runner. Conntrack holds UDP flows of another Service meanwhile, so the cleanup of the
+// departed backend's flows (after the maps are in, in bounded steps) scans a populated table;
+// its work is reported beside the latency, not in it.
 //
 // Step 3, full sync of 10k Services × 10 endpoints: fully defaulted Service and EndpointSlice
-// objects (as the API returns them) in a StaticSource (what `tapvip run --manifests` uses),
-// a Dataplane with the maps sized for them; timed from proxier.start() to proxier.ready (the
-// first full sync is in the maps). Run twice: first in a fresh process state (cold JIT, what an
-// agent start sees), then again with a second fresh Dataplane (warm JIT).
+// objects, through JSON as the store and the API hand them out, in a StaticSource (what
+// `tapvip run --manifests` uses), a Dataplane with the maps sized for them. "Full sync" is the
+// proxier's first full sync: from the informers' caches and the change tracker holding every
+// object (all three lists delivered) to the maps holding every Service (the proxier's own
+// measure); start → ready adds the lists themselves. Run twice: first in a fresh process state
+// (cold JIT, what an agent start sees), then again with a second fresh Dataplane (warm JIT);
+// with the main thread's own CPU time beside the wall time (the machine is shared). In the same
+// run, the equivalent kube-proxy iptables rules (the side-by-side benchmark's generator) are
+// loaded with iptables-restore into a throwaway namespace, per backend that is installed.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -28,7 +37,11 @@ import { Proxier } from "../src/agent/proxier.js";
 import { StaticSource } from "../src/agent/static-source.js";
 import { Registry } from "../src/store/registry.js";
 import type { EndpointSlice, Service } from "../src/store/types.js";
+import { buildFrame } from "../src/host/frames.js";
 import { progress, quantile, sleep } from "./node-sys.js";
+import { createNs, deleteNs, netnsUnavailable } from "./sidebyside/netns.js";
+import { kernelModeUnavailable, programAll, type KernelMode } from "./sidebyside/kernel.js";
+import type { ServiceModel as RuleModel } from "./sidebyside/model.js";
 
 export const NODE_NAME = "node-a";
 const POD_CIDR = "10.244.0.0/24";
@@ -44,12 +57,22 @@ export interface LatencyResult {
   /** ms of each partial sync itself (the proxier's onSync measure), sorted. */
   syncs: number[];
   /**
-   * ms of one conntrack flush for a departing backend (dp.flushBackend, UDP+SCTP: a scan of the
-   * whole conntrack table, here empty, at its default size), sorted; and that table's capacity.
+   * The same for changes of the UDP Service whose backends hold the flows (each change replaces
+   * one with ~1/10 of the flows), sorted; and the cleanup of the departed backend's flows after
+   * each (the proxier's onFlushed): ms of work for a whole pass over conntrack (all its steps),
+   * sorted; flows removed per pass; the steps (event-loop turns) of a pass; ms per step, sorted.
    */
+  udpLatencies: number[];
+  cleanups: number[];
+  cleanupFlows: number[];
+  cleanupSteps: number;
+  cleanupStepMs: number[];
+  /** ms of one whole-table flush at once (dp.flushBackend: what each change waited for before), sorted. */
   flushes: number[];
   conntrackCapacity: number;
-  /** Services in the store besides the measured one. */
+  /** Conntrack entries before the changes: UDP flows (two entries each) to the UDP Service. */
+  conntrackEntries: number;
+  /** Services in the store besides the measured one and the UDP one. */
   otherServices: number;
   minSyncIntervalMs: number;
   spacingMs: number;
@@ -61,6 +84,8 @@ function ip4(n: number): string {
 }
 const IP_10_128 = (10 << 24 | 128 << 16) >>> 0;
 const IP_10_250 = (10 << 24 | 250 << 16) >>> 0;
+const IP_10_251 = (10 << 24 | 251 << 16) >>> 0;
+const IP_10_244 = (10 << 24 | 244 << 16) >>> 0;
 
 /** Resolves with ms since t0 once pred() holds (checked on every event-loop turn), or NaN after timeoutMs. */
 function pollUntil(pred: () => boolean, t0: number, timeoutMs: number): Promise<number> {
@@ -74,26 +99,29 @@ function pollUntil(pred: () => boolean, t0: number, timeoutMs: number): Promise<
   });
 }
 
-export async function runLatency(o: { changes?: number; otherServices?: number; spacingMs?: number } = {}): Promise<LatencyResult> {
+export async function runLatency(o: { changes?: number; otherServices?: number; spacingMs?: number; udpFlows?: number } = {}): Promise<LatencyResult> {
   const changes = o.changes ?? 100;
   const others = o.otherServices ?? 0;
   const spacingMs = o.spacingMs ?? 60;
+  const udpFlows = o.udpFlows ?? 50_000;
   const minSyncIntervalMs = 50;
   const dir = mkdtempSync(join(tmpdir(), "tapvip-bench-store-"));
   const reg = Registry.open(dir, { store: { durability: "full" }, podGraceTimers: false, namespaceGraceMs: 0 });
   let proxier: Proxier | null = null;
   try {
-    const svcObj = (name: string) => ({ metadata: { name, namespace: "default" }, spec: { ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080 }] } });
-    const sliceObj = (name: string, base: number) => ({
+    const svcObj = (name: string, proto = "TCP", port = 80) => ({ metadata: { name, namespace: "default" }, spec: { ports: [{ name: "p", protocol: proto, port, targetPort: port }] } });
+    const sliceObj = (name: string, base: number, proto = "TCP", port = 8080) => ({
       metadata: { name: `${name}-1`, namespace: "default", labels: { "kubernetes.io/service-name": name } },
       addressType: "IPv4",
       endpoints: Array.from({ length: 10 }, (_, j) => ({ addresses: [ip4(base + j)], conditions: { ready: true }, nodeName: NODE_NAME })),
-      ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+      ports: [{ name: "p", protocol: proto, port }],
     });
     for (let i = 0; i < others; i++) {
       reg.create("Service", svcObj(`other-${i}`));
       reg.create("EndpointSlice", sliceObj(`other-${i}`, IP_10_128 + i * 16));
     }
+    reg.create("Service", svcObj("udp", "UDP", 53));
+    let udpSlice = reg.create("EndpointSlice", sliceObj("udp", IP_10_251, "UDP", 53)) as unknown as EndpointSlice;
     reg.create("Service", svcObj("lat"));
     let slice = reg.create("EndpointSlice", sliceObj("lat", IP_10_250)) as unknown as EndpointSlice;
 
@@ -101,20 +129,46 @@ export async function runLatency(o: { changes?: number; otherServices?: number; 
     const prog = new Programmer(dp, { nodeName: NODE_NAME });
     prog.setLocalSources([POD_CIDR]);
     const syncs: number[] = [];
+    const cleanups: number[] = [];
+    const cleanupFlows: number[] = [];
+    const cleanupStepMs: number[] = [];
+    let cleanupSteps = 0;
     let measuring = false;
-    proxier = new Proxier(reg, prog, { minSyncIntervalMs, onSync: (ms, full) => { if (measuring && !full) syncs.push(ms); } });
+    let cleaned = 0;
+    proxier = new Proxier(reg, prog, {
+      minSyncIntervalMs,
+      onSync: (ms, full) => { if (measuring && !full) syncs.push(ms); },
+      onFlushed: (flows, ms, steps) => {
+        cleaned++;
+        cleanups.push(ms);
+        cleanupFlows.push(flows);
+        cleanupStepMs.push(ms / steps);
+        cleanupSteps = Math.max(cleanupSteps, steps);
+      },
+    });
     await proxier.start();
     await proxier.ready;
-    const key = "default/lat:http/TCP";
+    const key = "default/lat:p/TCP";
     const svcId = prog.serviceId(key);
     if (svcId === undefined) throw new Error(`${key} was not programmed`);
-    const holds = (ip: string): boolean => {
+    const holds = (id: number, ip: string): boolean => {
       for (let slot = 0; slot < 10; slot++) {
-        const s = dp.maps.svcSlots.lookup({ svcId, slot });
+        const s = dp.maps.svcSlots.lookup({ svcId: id, slot });
         if (s && dp.maps.backends.get(s.backendId).addrBe === ip) return true;
       }
       return false;
     };
+    // UDP flows from pods to the other Service: conntrack is not empty, as on a busy node.
+    const udpVip = prog.programmed().find((p) => p.model.key === "default/udp:p/UDP")?.model.clusterIPs[0];
+    if (!udpVip) throw new Error("default/udp was not programmed");
+    for (let i = 0; i < udpFlows; i += 256) {
+      const frames = [];
+      for (let j = i; j < Math.min(udpFlows, i + 256); j++) {
+        frames.push({ data: buildFrame({ src: ip4(IP_10_244 + 2 + (j >>> 14)), dst: udpVip, proto: "UDP", sport: 10000 + (j & 16383), dport: 53 }) });
+      }
+      dp.process(frames, 1000);
+    }
+    const conntrackEntries = dp.maps.conntrack.count;
 
     const latencies: number[] = [];
     const commits: number[] = [];
@@ -129,14 +183,29 @@ export async function runLatency(o: { changes?: number; otherServices?: number; 
       slice = reg.update("EndpointSlice", next);
       const t0 = performance.now();
       commits.push(t0 - c0);
-      const ms = await pollUntil(() => holds(ip), t0, 2000);
+      const ms = await pollUntil(() => holds(svcId, ip), t0, 2000);
       if (Number.isNaN(ms)) timeouts++;
       else latencies.push(ms);
       await sleep(spacingMs);
     }
-    latencies.sort((a, b) => a - b);
-    commits.sort((a, b) => a - b);
-    syncs.sort((a, b) => a - b);
+    // Changes of the UDP Service: each departing backend has flows, removed after the maps are in.
+    const udpId = prog.serviceId("default/udp:p/UDP")!;
+    const udpLatencies: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const ip = ip4(IP_10_251 + 256 + i);
+      const next = structuredClone(udpSlice);
+      next.endpoints[i]!.addresses = [ip];
+      const before = cleaned;
+      udpSlice = reg.update("EndpointSlice", next);
+      const t0 = performance.now();
+      const ms = await pollUntil(() => holds(udpId, ip), t0, 2000);
+      if (Number.isNaN(ms)) timeouts++;
+      else udpLatencies.push(ms);
+      await pollUntil(() => cleaned > before, performance.now(), 5000);
+      await sleep(spacingMs);
+    }
+    measuring = false;
+    for (const a of [latencies, commits, syncs, udpLatencies, cleanups, cleanupFlows, cleanupStepMs]) a.sort((x, y) => x - y);
     const flushes: number[] = [];
     for (let i = 0; i < 20; i++) {
       const f0 = performance.now();
@@ -145,7 +214,10 @@ export async function runLatency(o: { changes?: number; otherServices?: number; 
     }
     flushes.sort((a, b) => a - b);
     const conntrackCapacity = dp.x.mapCapacity(dp.maps.conntrack.id);
-    return { changes, latencies, commits, syncs, flushes, conntrackCapacity, otherServices: others, minSyncIntervalMs, spacingMs, timeouts };
+    return {
+      changes, latencies, commits, syncs, udpLatencies, cleanups, cleanupFlows, cleanupSteps, cleanupStepMs, flushes, conntrackCapacity, conntrackEntries,
+      otherServices: others, minSyncIntervalMs, spacingMs, timeouts,
+    };
   } finally {
     proxier?.stop();
     reg.close();
@@ -174,12 +246,26 @@ export const SYNC_MAP_SIZES: Partial<Record<MapName, number>> = {
 
 export interface SyncRun {
   label: string;
-  /** ms from proxier.start() to proxier.ready. */
+  /** ms from proxier.start() to proxier.ready: the lists, the informers and the tracker, then the full sync. */
   startToReadyMs: number;
-  /** ms of the sync itself (the proxier's onSync measure: tracker → programmer → maps). */
+  /** ms from proxier.start() to the three lists delivered into the informers' caches and the tracker. */
+  listMs: number;
+  /** ms of the full sync itself (the proxier's onSync measure: tracker state → models → programmer → maps). */
   syncMs: number;
+  /** The main thread's own CPU time (ms) in the sync and in start → ready (NaN where /proc/thread-self is missing). */
+  syncCpuMs: number;
+  startToReadyCpuMs: number;
   dataplaneCreateMs: number;
   entries: Record<string, number>;
+}
+
+/** One kernel mode loading the equivalent kube-proxy rules with iptables-restore (replacing the tables). */
+export interface KernelLoad {
+  mode: KernelMode;
+  ms?: number;
+  rules?: number;
+  bytes?: number;
+  error?: string;
 }
 
 export interface ProfileEntry {
@@ -198,6 +284,8 @@ export interface SyncResult {
   mapBytes: Array<{ name: string; maxEntries: number; bytes: number }>;
   wasmMemoryBytes: number;
   heapUsedBytes: number;
+  /** iptables-restore of the equivalent rules in a throwaway namespace, per iptables backend, in the same run. */
+  kernel: KernelLoad[];
   /** Self time by function in a third, profiled run (V8 sampling profiler, 100 µs). */
   profile?: { totalMs: number; startToReadyMs: number; top: ProfileEntry[]; byFile: Array<{ file: string; selfMs: number; share: number }> };
 }
@@ -296,59 +384,124 @@ export function buildSyncObjects(nSvc: number, nEp: number): object[] {
     };
     objs.push(svc, slice);
   }
-  return objs;
+  // Through JSON, as the store and the API hand objects out (flat strings, no shared parts).
+  return JSON.parse(JSON.stringify(objs)) as object[];
 }
 
-async function syncOnce(label: string, source: StaticSource): Promise<{ run: SyncRun; dp: Dataplane }> {
+/** The main thread's CPU time so far, ms (scheduler statistics: on-CPU nanoseconds), or NaN. */
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+async function syncOnce(label: string, source: StaticSource, count = true): Promise<{ run: SyncRun; dp: Dataplane }> {
   const d0 = performance.now();
   const dp = new Dataplane({ seed: 1, maxEntries: SYNC_MAP_SIZES });
   const prog = new Programmer(dp, { nodeName: NODE_NAME });
   prog.setLocalSources([POD_CIDR]);
   const dataplaneCreateMs = performance.now() - d0;
   let syncMs = NaN;
-  const proxier = new Proxier(source, prog, { onSync: (ms, full) => { if (full && Number.isNaN(syncMs)) syncMs = ms; } });
+  let syncCpuMs = NaN;
+  let c1 = NaN;
+  const proxier = new Proxier(source, prog, {
+    onSync: (ms, full) => {
+      if (!full || !Number.isNaN(syncMs)) return;
+      syncMs = ms;
+      syncCpuMs = threadCpuMs() - c1;
+    },
+  });
+  const c0 = threadCpuMs();
   const t0 = performance.now();
   await proxier.start();
+  // The lists are in the caches and the tracker; the sync runs on the next turn.
+  const listMs = performance.now() - t0;
+  c1 = threadCpuMs();
   await proxier.ready;
   const startToReadyMs = performance.now() - t0;
+  const startToReadyCpuMs = threadCpuMs() - c0;
   proxier.stop();
   const m = dp.maps;
-  const entries = {
-    services: prog.programmed().length, frontends: m.frontends.count, backends: Number.NaN, svc_slots: m.svcSlots.count, rev_nat: Number.NaN,
-  };
-  // Array maps have no count: count the backends the programmer holds via svc_slots values.
-  const ids = new Set<number>();
-  for (const [, v] of m.svcSlots.entries()) ids.add(v.backendId);
-  entries.backends = ids.size;
-  entries.rev_nat = m.frontends.count;
-  return { run: { label, startToReadyMs, syncMs, dataplaneCreateMs, entries }, dp };
+  const entries: Record<string, number> = { services: prog.programmed().length, frontends: m.frontends.count, backends: NaN, svc_slots: m.svcSlots.count, rev_nat: m.frontends.count };
+  if (count) {
+    // Array maps have no count: count the backends the slots point at.
+    const ids = new Set<number>();
+    for (const [, v] of m.svcSlots.entries()) ids.add(v.backendId);
+    entries.backends = ids.size;
+  }
+  return { run: { label, startToReadyMs, listMs, syncMs, syncCpuMs, startToReadyCpuMs, dataplaneCreateMs, entries }, dp };
 }
 
-export async function runFullSync(o: { services?: number; endpoints?: number } = {}): Promise<SyncResult> {
+/** The kube-proxy rules equivalent to buildSyncObjects(nSvc, nEp), as the side-by-side benchmark writes them. */
+function ruleModel(nSvc: number, nEp: number): RuleModel[] {
+  const out: RuleModel[] = [];
+  for (let i = 0; i < nSvc; i++) {
+    out.push({
+      namespace: "default", name: `svc-${i}`, clusterIP: ip4(((10 << 24 | 96 << 16) >>> 0) + 1 + i), affinity: false,
+      ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: 8080, endpoints: Array.from({ length: nEp }, (_, j) => ip4(IP_10_128 + i * nEp + j + 1)) }],
+    });
+  }
+  return out;
+}
+
+/** iptables-restore of those rules into a fresh namespace, per installed iptables backend (root only). */
+function runKernelLoads(nSvc: number, nEp: number): KernelLoad[] {
+  const modes: KernelMode[] = ["iptables-legacy", "iptables-nft"];
+  const why = netnsUnavailable();
+  if (why) return modes.map((mode) => ({ mode, error: why }));
+  const model = ruleModel(nSvc, nEp);
+  const dir = mkdtempSync(join(tmpdir(), "tapvip-bench-rules-"));
+  try {
+    return modes.map((mode): KernelLoad => {
+      const missing = kernelModeUnavailable(mode);
+      if (missing) return { mode, error: missing };
+      const ns = createNs("sync");
+      try {
+        const r = programAll(mode, ns, model, dir, { capSeconds: 600 });
+        progress(`step 3: ${mode}-restore of the equivalent ${r.rules.toLocaleString("en-US")} rules: ${r.ms.toFixed(0)} ms`);
+        return { mode, ms: r.ms, rules: r.rules, bytes: r.bytes };
+      } catch (e) {
+        return { mode, error: (e as Error).message };
+      } finally {
+        deleteNs(ns);
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runFullSync(o: { services?: number; endpoints?: number; kernel?: boolean } = {}): Promise<SyncResult> {
   const nSvc = o.services ?? 10_000;
   const nEp = o.endpoints ?? 10;
   const b0 = performance.now();
   const source = new StaticSource(buildSyncObjects(nSvc, nEp));
   const objectsBuildMs = performance.now() - b0;
   const runs: SyncRun[] = [];
+  const line = (r: SyncRun) => `full sync ${r.syncMs.toFixed(1)} ms (main thread on CPU ${r.syncCpuMs.toFixed(1)} ms); start → ready ${r.startToReadyMs.toFixed(0)} ms`;
   const first = await syncOnce("first (cold JIT, as at agent start)", source);
   runs.push(first.run);
-  progress(`step 3: ${first.run.label}: start → ready ${first.run.startToReadyMs.toFixed(0)} ms (sync ${first.run.syncMs.toFixed(0)} ms)`);
+  progress(`step 3: ${first.run.label}: ${line(first.run)}`);
   const dp = first.dp;
   const mapBytes = MAPS.map((d) => ({ name: d.name, maxEntries: dp.x.mapMaxEntries(d.id), bytes: dp.x.mapBytes(d.id) }));
   const wasmMemoryBytes = dp.x.memory.buffer.byteLength;
   const heapUsedBytes = process.memoryUsage().heapUsed;
-  const second = await syncOnce("second (warm JIT, fresh Dataplane)", source);
-  runs.push(second.run);
-  progress(`step 3: ${second.run.label}: start → ready ${second.run.startToReadyMs.toFixed(0)} ms (sync ${second.run.syncMs.toFixed(0)} ms)`);
+  for (let i = 0; i < 3; i++) {
+    const r = await syncOnce(`warm JIT, fresh Dataplane (${i + 1})`, source, false);
+    runs.push(r.run);
+    progress(`step 3: ${r.run.label}: ${line(r.run)}`);
+  }
   let profile: SyncResult["profile"];
   try {
-    const p = await profiled(() => syncOnce("third (profiled)", source));
+    const p = await profiled(() => syncOnce("profiled", source, false));
     profile = { ...p.profile, startToReadyMs: p.value.run.startToReadyMs };
-    progress(`step 3: third run under the CPU profiler: start → ready ${p.value.run.startToReadyMs.toFixed(0)} ms; top: ` +
+    progress(`step 3: a run under the CPU profiler: start → ready ${p.value.run.startToReadyMs.toFixed(0)} ms; top: ` +
       profile.top.slice(0, 3).map((t) => `${t.fn} (${t.file}) ${(t.share * 100).toFixed(0)}%`).join(", "));
   } catch (e) {
     progress(`step 3: profiling failed: ${(e as Error).message}`);
   }
-  return { services: nSvc, endpointsPerService: nEp, objectsBuildMs, runs, mapBytes, wasmMemoryBytes, heapUsedBytes, profile };
+  const kernel = o.kernel === false ? [] : runKernelLoads(nSvc, nEp);
+  return { services: nSvc, endpointsPerService: nEp, objectsBuildMs, runs, mapBytes, wasmMemoryBytes, heapUsedBytes, kernel, profile };
 }
