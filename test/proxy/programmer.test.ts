@@ -100,8 +100,9 @@ function randomObjects(r: () => number, n: number, version: number): Array<{ svc
   for (let i = 0; i < n; i++) {
     const name = `s${i}`;
     const type = pick(r, ["ClusterIP", "ClusterIP", "NodePort", "LoadBalancer"] as const);
-    const ports = [{ name: "http", protocol: "TCP" as const, port: 80, nodePort: type === "ClusterIP" ? undefined : 30000 + i }];
-    if (r() < 0.3) ports.push({ name: "dns", protocol: "UDP" as const, port: 53, nodePort: type === "ClusterIP" ? undefined : 31000 + i });
+    const ports: Array<{ name: string; protocol: "TCP" | "UDP"; port: number; nodePort?: number }> =
+      [{ name: "http", protocol: "TCP", port: 80, nodePort: type === "ClusterIP" ? undefined : 30000 + i }];
+    if (r() < 0.3) ports.push({ name: "dns", protocol: "UDP", port: 53, nodePort: type === "ClusterIP" ? undefined : 31000 + i });
     const svc = {
       apiVersion: "v1", kind: "Service",
       metadata: {
