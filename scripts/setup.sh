@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for p in libpcap-dev tcpdump tshark iproute2 iptables curl python3 make g++; do
+for p in libpcap-dev tcpdump tshark iproute2 iptables nftables iperf3 curl python3 make g++; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

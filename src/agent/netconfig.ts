@@ -83,6 +83,9 @@ function readSysctl(key: string): string {
   return execFileSync("sysctl", ["-n", key]).toString().trim();
 }
 
+/** Frames the kernel may queue on the TAP for the agent. */
+export const TAP_TX_QUEUE_LEN = 4096;
+
 export class NodeNetwork {
   private readonly undo: Array<() => void> = [];
   private readonly routes = new Set<string>();
@@ -112,6 +115,9 @@ export class NodeNetwork {
     const { tap } = this.o;
     this.doo("ip", ["addr", "add", TAP_ADDR, "dev", tap], ["ip", ["addr", "del", TAP_ADDR, "dev", tap]]);
     this.doo("ip", ["link", "set", tap, "up"], null);
+    // Frames wait in the TAP's queue while the agent is not on a CPU; the default (1000) overflows
+    // on bursts (a sendmmsg sender) even when the agent is far from busy.
+    this.doo("ip", ["link", "set", tap, "txqueuelen", String(TAP_TX_QUEUE_LEN)], null);
     this.doo("ip", ["neigh", "replace", NEXT_HOP, "lladdr", NEXT_HOP_MAC, "dev", tap, "nud", "permanent"], null);
     const masq = this.o.masqueradeIP ?? MASQUERADE_IP;
     this.doo("ip", ["neigh", "replace", masq, "lladdr", NEXT_HOP_MAC, "dev", tap, "nud", "permanent"], null);
