@@ -41,7 +41,8 @@ export class Proxier {
   readonly tracker = new ChangeTracker();
   private readonly informers: Informer[];
   /** Per service name: its programmed port keys and the tracker generation they came from. */
-  private readonly applied = new Map<string, { ports: string[]; gen: number | undefined }>();
+  /** (gen -1: not applied from any state, e.g. after a failure part-way) */
+  private readonly applied = new Map<string, { ports: string[]; gen: number }>();
   private synced = false;
   private needFull = true;
   private timer: NodeJS.Timeout | null = null;
@@ -187,7 +188,7 @@ export class Proxier {
   private applyService(name: string, st: ServiceState): void {
     const prev = this.applied.get(name);
     // Applied from exactly this state already (a full sync after a failure, a relist).
-    if (prev && st.gen !== undefined && prev.gen === st.gen) return;
+    if (prev && st.gen !== undefined && st.gen > 0 && prev.gen === st.gen) return;
     let models: ServicePortModel[] = NO_MODELS;
     if (st.service) {
       const slices: EndpointSlice[] = new Array<EndpointSlice>(st.slices.size);
@@ -199,14 +200,14 @@ export class Proxier {
     // Until this succeeds, the service holds the ports of both states and is applied from none.
     if (prev) {
       for (const k of keys) if (!prev.ports.includes(k)) prev.ports = [...prev.ports, k];
-      prev.gen = undefined;
-    } else this.applied.set(name, { ports: keys, gen: undefined });
+      prev.gen = -1;
+    } else this.applied.set(name, { ports: keys, gen: -1 });
     if (prev) for (const k of prev.ports) if (!keys.includes(k)) this.prog.remove(k, { deferFlush: true });
     for (const m of models) this.prog.upsertIfChanged(m, { deferFlush: true });
     if (st.service) {
       const a = this.applied.get(name)!;
       a.ports = keys;
-      a.gen = st.gen;
+      a.gen = st.gen ?? -1;
     } else this.applied.delete(name);
     this.opts.onServiceApplied?.(name, st.service as unknown as Service | undefined, models);
   }

@@ -25,8 +25,12 @@ export class BackendIds {
     this.refs = new Int32Array(maxId);
     this.idAddr = new Int32Array(maxId);
     this.idPP = new Int32Array(maxId);
-    this.mask = 1023;
-    this.table = new Int32Array(1024 * 4);
+    // Sized for every id at most half full from the start: growing by rehashing cost a full
+    // sync of 100k backends more than the lookups themselves.
+    let cap = 1024;
+    while (cap < maxId * 2 && cap < 1 << 22) cap *= 2;
+    this.mask = cap - 1;
+    this.table = new Int32Array(cap * 4);
   }
 
   get count(): number {

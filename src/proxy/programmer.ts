@@ -8,7 +8,7 @@ import type { Dataplane } from "../maps/dataplane.js";
 import { ADDR, ALGORITHMS, BE_STATE, BE_FLAG, FE, SVC, type Algorithm } from "../maps/layout.js";
 import { MapWriter } from "../maps/direct.js";
 import { ipv4ToU32, ipv4ToU32OrNeg } from "../maps/codec.js";
-import { EndpointColumns, slotOrder, type EndpointInfo } from "./endpoints.js";
+import { EndpointColumns, slotOrder, type EndpointInfo, type SlotOrder } from "./endpoints.js";
 import { endpointSource, readEndpoints, sameSource } from "./model.js";
 import { BackendIds, portProto } from "./backend-ids.js";
 import { buildMaglevTable, maglevTableSize } from "./maglev.js";
@@ -268,7 +268,7 @@ export class Programmer {
         res.unchanged++;
         continue;
       }
-      this.upsertNoFlush(m);
+      this.upsertNoFlush(m, cur);
       if (cur) res.updated++;
       else res.added++;
     }
@@ -278,7 +278,7 @@ export class Programmer {
 
   /** Programs one service port (add or change). Returns flows flushed. */
   upsert(m: ServicePortModel, o: WriteOptions = {}): number {
-    this.upsertNoFlush(m);
+    this.upsertNoFlush(m, this.services.get(m.key));
     return o.deferFlush ? 0 : this.flushStaleAll();
   }
 
@@ -286,7 +286,8 @@ export class Programmer {
   upsertIfChanged(m: ServicePortModel, o: WriteOptions = {}): number {
     const p = this.services.get(m.key);
     if (p && !p.dirty && sameModel(p.model, m)) return 0;
-    return this.upsert(m, o);
+    this.upsertNoFlush(m, p);
+    return o.deferFlush ? 0 : this.flushStaleAll();
   }
 
   /** Removes a service port from the maps. Returns flows flushed. */
@@ -337,8 +338,8 @@ export class Programmer {
     return total;
   }
 
-  private upsertNoFlush(m: ServicePortModel): void {
-    let p = this.services.get(m.key);
+  /** Programs `m`; `p` is what is programmed for its key (services.get(m.key), which the caller has). */
+  private upsertNoFlush(m: ServicePortModel, p: Programmed | undefined): void {
     if (!p) {
       p = {
         model: m, svcId: this.svcIds.take(), frontends: [], slotIds: [], slotsHigh: 0, dirty: false, hasRanges: false,
@@ -363,25 +364,10 @@ export class Programmer {
     const o = slotOrder(c);
     const n = o.count;
     const ready = o.readyLocal + o.readyRemote;
-    const localEnd2 = ready + o.terminatingLocal;
-    const ids: number[] = new Array<number>(n);
-    let taken = 0;
+    const ids: number[] = new Array<number>(n).fill(0);
     try {
-      for (let s = 0; s < n; s++) {
-        const row = o.index[s]!;
-        const addr = o.addr[s]!;
-        const port = c.port[row]!;
-        const id = this.acquireBackend(addr, portProto(port, proto));
-        taken++;
-        ids[s] = id;
-        const local = s < o.readyLocal || (s >= ready && s < localEnd2);
-        w.setBackend(id, addr, port, proto, s < ready ? BE_STATE.Active : BE_STATE.Terminating, local ? BE_FLAG.Local : 0, 1);
-      }
-      p.slotsHigh = Math.max(p.slotsHigh, n);
-      for (let s = 0; s < n; s++) if (wasDirty || p.slotIds[s] !== ids[s]) w.setSlot(svcId, s, ids[s]!);
-      w.flush(); // this port's slots in one batch (a failure is this port's)
-      for (let s = n; s < p.slotsHigh; s++) w.deleteSlot(svcId, s);
-      p.slotsHigh = n;
+      this.programBackends(o, c, proto, ids);
+      this.writeSlots(p, ids, wasDirty);
 
       // Maglev tables for the cluster and local ready sets (the terminating fallback is random).
       const algorithm = m.algorithm ?? this.dp.config.defaultAlgorithm;
@@ -416,7 +402,7 @@ export class Programmer {
       this.programFrontends(p, m, proto);
     } catch (e) {
       // Keep the reference counts true to what the service holds: drop what this attempt took.
-      for (let s = 0; s < taken; s++) this.releaseBackend(ids[s]!);
+      for (const id of ids) if (id > 0) this.releaseBackend(id);
       throw e;
     }
 
@@ -444,6 +430,32 @@ export class Programmer {
     w.kind[w.n] = kind;
     w.vip[w.n] = vip;
     w.n++;
+  }
+
+  /** A reference and an entry per slot's backend, in `ids` (0 until taken: a failure releases what was). */
+  private programBackends(o: SlotOrder, c: EndpointColumns, proto: number, ids: number[]): void {
+    const w = this.w;
+    const ready = o.readyLocal + o.readyRemote;
+    const localEnd2 = ready + o.terminatingLocal;
+    for (let s = 0; s < o.count; s++) {
+      const addr = o.addr[s]!;
+      const port = c.port[o.index[s]!]!;
+      const id = this.acquireBackend(addr, portProto(port, proto));
+      ids[s] = id;
+      const local = s < o.readyLocal || (s >= ready && s < localEnd2);
+      w.setBackend(id, addr, port, proto, s < ready ? BE_STATE.Active : BE_STATE.Terminating, local ? BE_FLAG.Local : 0, 1);
+    }
+  }
+
+  /** The service's slots: the changed ones (all after a failure), one batch; and none past the last. */
+  private writeSlots(p: Programmed, ids: number[], all: boolean): void {
+    const w = this.w;
+    const n = ids.length;
+    p.slotsHigh = Math.max(p.slotsHigh, n);
+    for (let s = 0; s < n; s++) if (all || p.slotIds[s] !== ids[s]) w.setSlot(p.svcId, s, ids[s]!);
+    w.flush(); // this port's slots in one batch (a failure is this port's)
+    for (let s = n; s < p.slotsHigh; s++) w.deleteSlot(p.svcId, s);
+    p.slotsHigh = n;
   }
 
   private programFrontends(p: Programmed, m: ServicePortModel, proto: number): void {
