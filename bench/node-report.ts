@@ -242,7 +242,7 @@ export function renderLatency(l: LatencyResult | undefined, error?: string): str
   L.push("");
   L.push("| | median | p90 | p99 | max |");
   L.push("|---|---|---|---|---|");
-  const row = (what: string, a: number[], unit = "ms", d = 3) => `| ${what} | ${fmt(quantile(a, 0.5), d)} ${unit} | ${fmt(quantile(a, 0.9), d)} ${unit} | ${fmt(quantile(a, 0.99), d)} ${unit} | ${fmt(quantile(a, 1), d)} ${unit} |`;
+  const row = (what: string, a: number[], unit = " ms", d = 3) => `| ${what} | ${fmt(quantile(a, 0.5), d)}${unit} | ${fmt(quantile(a, 0.9), d)}${unit} | ${fmt(quantile(a, 0.99), d)}${unit} | ${fmt(quantile(a, 1), d)}${unit} |`;
   L.push(row("**update() return → svc_slots has the new backend** (TCP Service)", l.latencies));
   L.push(row("of which: the partial sync itself (proxier's own measure)", l.syncs));
   L.push(row("registry.update() itself (validation + SQLite commit + fsync; before the clock starts)", l.commits));
