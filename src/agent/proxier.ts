@@ -1,7 +1,13 @@
 // The proxier: informers for Services, EndpointSlices and Endpoints feed the change tracker; a
 // bounded-frequency runner applies only the changed services to the dataplane's maps. No
 // traffic is served before the first full list of every kind has been synced, and a sync that
-// fails part-way forces the next one to be full (like kube-proxy).
+// fails part-way forces the next one to be full (like kube-proxy); a full sync skips the
+// services whose state is the one it last applied (the tracker's generation).
+//
+// A change that meets an idle runner is applied on the next event-loop turn (no timer); within
+// minSyncIntervalMs of the last sync it waits, with whatever else arrives, for the interval.
+// After a sync in which backends left, their UDP/SCTP flows are removed from conntrack a
+// bounded number of slots per turn: the maps change first, the cleanup follows.
 
 import type { ObjectSource } from "../store/watch.js";
 import type { Service, Endpoints, EndpointSlice } from "../store/types.js";
