@@ -51,7 +51,9 @@ describe.skipIf(skip !== null)(`services across recreation and agent restart (${
   /** The service works: ClusterIP TCP and UDP from a pod (both backends), NodePort from outside. */
   const works = async (what: string) => {
     expect(await eventually(() => fromPod(12).join() === both.join()), `${what}: ClusterIP\n${agent.log}`).toBe(true);
-    expect(fromOutside(12), `${what}: NodePort`).toEqual(bothMasq);
+    // 12 random picks miss a backend with probability 1/2048: ask again before calling it a failure.
+    let outside: string[] = [];
+    expect(await eventually(() => (outside = fromOutside(12)).join() === bothMasq.join()), `${what}: NodePort ${outside.join()}`).toBe(true);
     expect(udpAsk(client(), CLUSTER_IP, 53), `${what}: UDP`).toMatch(/^pod[12]:hello$/);
   };
 
