@@ -132,7 +132,8 @@ export class Dataplane {
   readonly frameCap: number;
   private readonly descs: number;
   private readonly frames: number;
-  private readonly lpmCounts = new Map<string, number>();
+  /** LPM prefixes in the map, per table: prefix length → addresses. Keeps clear and delete per table, not per entry of every table. */
+  private readonly lpmPrefixes = new Map<number, Map<number, Set<string>>>();
   private readonly hostReasons = new Map<number, { packets: bigint; bytes: bigint }>();
   private sweepCursor = 0;
   private cfg: DataplaneConfig;
@@ -318,11 +319,14 @@ export class Dataplane {
   lpmAdd(table: number, cidr: string, value = 1): void {
     const { addr, len } = parseCidr(cidr);
     const key = { tableId: table, prefixLen: len, addrBe: addr };
-    const k = `${table}/${len}/${addr}`;
     const existed = this.maps.lpmV4.has(key);
     this.maps.lpmV4.update(key, { value });
     if (existed) return;
-    this.lpmCounts.set(k, 1);
+    let byLen = this.lpmPrefixes.get(table);
+    if (!byLen) this.lpmPrefixes.set(table, (byLen = new Map()));
+    let addrs = byLen.get(len);
+    if (!addrs) byLen.set(len, (addrs = new Set()));
+    addrs.add(addr);
     const m = this.maps.lpmMasks.get(table).lengths;
     this.maps.lpmMasks.set(table, { lengths: m | (1n << BigInt(len)) });
   }
@@ -330,9 +334,12 @@ export class Dataplane {
   lpmDelete(table: number, cidr: string): boolean {
     const { addr, len } = parseCidr(cidr);
     if (!this.maps.lpmV4.delete({ tableId: table, prefixLen: len, addrBe: addr })) return false;
-    this.lpmCounts.delete(`${table}/${len}/${addr}`);
-    const stillLen = [...this.lpmCounts.keys()].some((k) => k.startsWith(`${table}/${len}/`));
-    if (!stillLen) {
+    const byLen = this.lpmPrefixes.get(table);
+    const addrs = byLen?.get(len);
+    addrs?.delete(addr);
+    if (!addrs || addrs.size === 0) {
+      byLen?.delete(len);
+      if (byLen?.size === 0) this.lpmPrefixes.delete(table);
       const m = this.maps.lpmMasks.get(table).lengths;
       this.maps.lpmMasks.set(table, { lengths: m & ~(1n << BigInt(len)) });
     }
@@ -340,12 +347,10 @@ export class Dataplane {
   }
 
   lpmClear(table: number): void {
-    for (const k of [...this.lpmCounts.keys()]) {
-      const [t, len, addr] = k.split("/");
-      if (Number(t) !== table) continue;
-      this.maps.lpmV4.delete({ tableId: table, prefixLen: Number(len), addrBe: addr! });
-      this.lpmCounts.delete(k);
+    for (const [len, addrs] of this.lpmPrefixes.get(table) ?? []) {
+      for (const addr of addrs) this.maps.lpmV4.delete({ tableId: table, prefixLen: len, addrBe: addr });
     }
+    this.lpmPrefixes.delete(table);
     this.maps.lpmMasks.set(table, { lengths: 0n });
   }
 
