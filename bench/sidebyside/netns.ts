@@ -5,8 +5,8 @@
 // in `finally`, and registered for process exit and SIGINT/SIGTERM/SIGHUP. Links are created
 // directly inside the namespaces (never in the host namespace) and go with them.
 
-import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { sweepStaleNamespaces } from "../../src/host/netns.js";
 
 export const PREFIX = "tvsb-";
 const PID36 = process.pid.toString(36);
@@ -137,31 +137,7 @@ export function cleanup(): void {
 
 /** Deletes `tvsb-<pid36>-*` namespaces whose process is gone (a killed earlier run). */
 export function sweepStale(): string[] {
-  const dir = "/var/run/netns";
-  if (!existsSync(dir)) return [];
-  const removed: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const m = /^tvsb-([0-9a-z]+)-[a-z0-9]+$/.exec(name);
-    if (!m) continue;
-    const pid = parseInt(m[1]!, 36);
-    if (pid === process.pid || alive(pid)) continue;
-    try {
-      execFileSync("ip", ["netns", "del", name], { stdio: "ignore", timeout: 30_000 });
-      removed.push(name);
-    } catch {
-      /* someone else got it */
-    }
-  }
-  return removed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return sweepStaleNamespaces(/^tvsb-([0-9a-z]+)-[a-z0-9]+$/, 30_000);
 }
 
 function own(ns: string): void {

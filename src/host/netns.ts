@@ -165,16 +165,24 @@ export function cleanupAll(): void {
 
 /** Deletes `tvt-<pid36>-*` namespaces whose creating process no longer exists. */
 export function sweepStale(): string[] {
+  return sweepStaleNamespaces(/^tvt-([0-9a-z]+)-[0-9a-f]+$/, 10_000);
+}
+
+/**
+ * Deletes the namespaces whose name matches `pattern` (group 1: the creating process's pid in
+ * base 36) when that process no longer exists: leftovers of a killed run. Returns their names.
+ */
+export function sweepStaleNamespaces(pattern: RegExp, timeoutMs: number): string[] {
   const dir = "/var/run/netns";
   if (!existsSync(dir)) return [];
   const removed: string[] = [];
   for (const name of readdirSync(dir)) {
-    const m = /^tvt-([0-9a-z]+)-[0-9a-f]+$/.exec(name);
+    const m = pattern.exec(name);
     if (!m) continue;
     const pid = parseInt(m[1]!, 36);
     if (pid === process.pid || alive(pid)) continue;
     try {
-      execFileSync("ip", ["netns", "del", name], { stdio: "ignore", timeout: 10_000 });
+      execFileSync("ip", ["netns", "del", name], { stdio: "ignore", timeout: timeoutMs });
       removed.push(name);
     } catch {
       /* someone else got it */
